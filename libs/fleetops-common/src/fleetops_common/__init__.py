@@ -1,0 +1,1 @@
+"""fleetops_common."""

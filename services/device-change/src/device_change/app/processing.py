@@ -1,0 +1,581 @@
+"""Carry a bulk change's carrier requests through to a settled outcome for every device line.
+
+A carrier request (batch) goes PLANNED -> SENDING -> SUBMITTED -> DONE. SENDING is committed
+before the call, so a redelivered message that finds a batch in SENDING knows the carrier may
+already have it: it reconciles from the carrier's view of the devices and re-sends only what
+the carrier has not got. Lines are settled by callbacks, by polling the request status when a
+callback never comes, or from the device state during reconciliation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from device_change.app.ports import (
+    AuditEntry,
+    CarrierAccount,
+    CarrierDeviceOutcome,
+    CarrierDeviceRef,
+    CarrierDeviceState,
+    CarrierDirectory,
+    CarrierOutcomeUnknown,
+    CarrierRejected,
+    CarrierThrottled,
+    CarrierUnavailable,
+    Clock,
+    OutgoingMessage,
+    TraceContext,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from device_change.app.submit import SEND_BATCH
+from device_change.domain.bulk_change import (
+    BatchStatus,
+    BulkChange,
+    CarrierBatch,
+    DeviceLine,
+    LineStatus,
+    bulk_status_from_counts,
+    line_may_move,
+)
+from device_change.domain.changes import CarrierAction
+from device_change.domain.device import DeviceStatus
+
+POLL_BATCH = "poll_carrier_batch"
+# A device the carrier still works on refuses further changes with this fault (suffix match).
+PENDING_FAULT_SUFFIXES = ("DeviceChangePending", "PendingRequest", "RequestPending")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_send_attempts: int = 8
+    base_delay_s: float = 0.5
+    max_delay_s: float = 60.0
+    reconcile_delay_s: float = 5.0  # wait before looking at a request whose answer was lost
+    first_poll_after_s: float = 60.0  # when to ask for the status of unanswered devices
+    max_poll_delay_s: float = 600.0
+    give_up_after_s: float = 26 * 3600.0  # activations may take up to 24 h at the carrier
+
+    def backoff_s(self, attempt: int, hint_s: float | None = None) -> float:
+        """Exponential backoff with full jitter; a Retry-After hint is a floor."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** max(attempt - 1, 0))
+        delay = random.uniform(ceiling / 2, ceiling)
+        return max(delay, hint_s or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SettleReport:
+    settled: int = 0
+    ignored: int = 0
+    still_pending: int = 0
+
+
+def _is_pending_fault(code: str | None) -> bool:
+    return bool(code) and any(str(code).endswith(s) for s in PENDING_FAULT_SUFFIXES)
+
+
+def _now(clock: Clock) -> datetime:
+    return clock.now().astimezone(UTC)
+
+
+class DeviceLineSettler:
+    """Settles lines from what the carrier says; shared by callbacks, polls and reconciliation."""
+
+    def __init__(self, *, clock: Clock) -> None:
+        self._clock = clock
+
+    def settle(
+        self, uow: UnitOfWork, outcomes: Sequence[CarrierDeviceOutcome], *, source: str
+    ) -> SettleReport:
+        repo = uow.bulk_changes
+        by_key = repo.open_lines_for_outcomes([(o.request_id, o.iccid) for o in outcomes])
+        unmatched = [o.iccid for o in outcomes if (o.request_id, o.iccid) not in by_key]
+        by_iccid = repo.open_lines_by_iccid(unmatched) if unmatched else {}
+        settled = ignored = pending = 0
+        touched: list[DeviceLine] = []
+        bulk_cache: dict[str, BulkChange | None] = {}
+        audit: list[AuditEntry] = []
+        for outcome in outcomes:
+            line = by_key.get((outcome.request_id, outcome.iccid)) or by_iccid.get(outcome.iccid)
+            if line is None:
+                ignored += 1  # duplicate or late: the line already has its outcome
+                continue
+            if outcome.succeeded is None:
+                pending += 1
+                continue
+            if not outcome.succeeded and _is_pending_fault(outcome.fault_code):
+                if line.carrier_request_id != outcome.request_id:
+                    ignored += 1  # a re-send bounced off the first request still at work
+                    continue
+            if outcome.succeeded:
+                new_status = LineStatus.SUCCEEDED
+                reason = None
+            else:
+                new_status = LineStatus.FAILED
+                reason = describe_fault(outcome.fault_code, outcome.fault_text)
+            if not line_may_move(line.status, new_status):
+                ignored += 1
+                continue
+            line.status = new_status
+            line.reason = reason
+            if line.carrier_request_id is None:
+                line.carrier_request_id = outcome.request_id
+            touched.append(line)
+            settled += 1
+            if outcome.succeeded:
+                entry = self._apply_to_device(uow, line, outcome.reported, source, bulk_cache)
+                if entry is not None:
+                    audit.append(entry)
+        repo.save_lines(touched)
+        if audit:
+            uow.audit.record(audit)
+        self.close_finished(uow, {ln.batch_id for ln in touched if ln.batch_id})
+        return SettleReport(settled=settled, ignored=ignored, still_pending=pending)
+
+    def _apply_to_device(
+        self,
+        uow: UnitOfWork,
+        line: DeviceLine,
+        reported: Mapping[str, Any],
+        source: str,
+        bulk_cache: dict[str, BulkChange | None],
+    ) -> AuditEntry | None:
+        changes: dict[str, Any] = dict(line.after)
+        if "status" in changes:
+            changes["status"] = DeviceStatus(changes["status"])
+        if reported.get("msisdn") and line.action is CarrierAction.ACTIVATE:
+            changes["msisdn"] = reported["msisdn"]
+        before = uow.devices.update(line.tenant, line.iccid, changes)
+        if before is None:
+            return None
+        if line.bulk_change_id not in bulk_cache:
+            bulk_cache[line.bulk_change_id] = uow.bulk_changes.get(None, line.bulk_change_id)
+        bulk = bulk_cache[line.bulk_change_id]
+        after = before.with_changes(**changes)
+        return AuditEntry(
+            tenant=line.tenant,
+            iccid=after.iccid,
+            action=(line.action.value if line.action else "change"),
+            before=before.snapshot(),
+            after=after.snapshot(),
+            actor=bulk.submitted_by if bulk else "system",
+            at=_now(self._clock),
+            bulk_change_id=line.bulk_change_id,
+            line_id=line.id,
+            carrier_request_id=line.carrier_request_id or source,
+        )
+
+    def close_finished(self, uow: UnitOfWork, batch_ids: set[str]) -> None:
+        """Mark batches with no open line DONE, and finish bulk changes with no open batch."""
+        repo = uow.bulk_changes
+        bulks: set[str] = set()
+        for batch_id in batch_ids:
+            if repo.open_line_count(batch_id):
+                continue
+            batch = repo.get_batch(batch_id, lock=True)
+            if batch is None or batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):
+                continue
+            batch.status = BatchStatus.DONE
+            repo.save_batch(batch)
+            bulks.add(batch.bulk_change_id)
+        for bulk_id in bulks:
+            self.finish_if_done(uow, bulk_id)
+
+    def finish_if_done(self, uow: UnitOfWork, bulk_id: str) -> None:
+        repo = uow.bulk_changes
+        if repo.open_batch_count(bulk_id):
+            return
+        bulk = repo.get(None, bulk_id)
+        if bulk is None or bulk.status.finished:
+            return
+        counts = repo.line_counts(bulk_id)
+        status = bulk_status_from_counts(
+            counts, started=True, cancel_requested=bulk.cancel_requested
+        )
+        if status.finished:
+            bulk.status = status
+            bulk.finished_at = _now(self._clock)
+            repo.save(bulk)
+
+
+def describe_fault(code: str | None, text: str | None) -> str:
+    """The carrier's reason in words, with its code for support."""
+    words = (text or "").strip()
+    if words.upper().startswith(("REQUEST_FAILED.", "INPUT_INVALID.")):
+        words = words.split(".", 1)[1].strip()
+    if not words:
+        words = "the carrier refused the change"
+    return f"carrier: {words} ({code})" if code else f"carrier: {words}"
+
+
+def _refs(lines: Sequence[DeviceLine]) -> list[CarrierDeviceRef]:
+    return [
+        CarrierDeviceRef(iccid=ln.iccid, imei=ln.request.get("imei"), msisdn=ln.request.get("msisdn"))
+        for ln in lines
+    ]
+
+
+def _confirmed(line: DeviceLine, state: CarrierDeviceState | None) -> bool:
+    """Does the carrier's view of the device already show this line's change?"""
+    if state is None or state.pending:
+        return False
+    after = line.after
+    if "status" in after and (state.status is None or state.status.value != after["status"]):
+        return False
+    if "rate_plan" in after and state.rate_plan != after["rate_plan"]:
+        return False
+    if "imei" in after and state.imei != after["imei"]:
+        return False
+    return not ("iccid" in after and state.iccid != after["iccid"])
+
+
+class CarrierBatchSender:
+    """Handles one `send_carrier_batch` message; safe to run any number of times."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        carriers: CarrierDirectory,
+        clock: Clock,
+        trace: TraceContext,
+        retry: RetryPolicy,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._carriers = carriers
+        self._clock = clock
+        self._trace = trace
+        self._retry = retry
+        self._settler = DeviceLineSettler(clock=clock)
+
+    def handle(self, batch_id: str) -> None:
+        with self._uow_factory() as uow:
+            batch = uow.bulk_changes.get_batch(batch_id, lock=True)
+            if batch is None or batch.status in (
+                BatchStatus.SUBMITTED,
+                BatchStatus.DONE,
+                BatchStatus.CANCELLED,
+            ):
+                return
+            was_sending = batch.status is BatchStatus.SENDING
+            tenant = batch.tenant
+            uow.commit()
+        account = self._carriers.for_tenant(tenant)
+        if was_sending:
+            try:
+                self._reconcile(batch_id, account)
+            except _Deferred:
+                return
+        self._send(batch_id, account)
+
+    # ---- sending ---------------------------------------------------------------------
+
+    def _send(self, batch_id: str, account: CarrierAccount) -> None:
+        with self._uow_factory() as uow:
+            repo = uow.bulk_changes
+            batch = repo.get_batch(batch_id, lock=True)
+            if batch is None or batch.status is not BatchStatus.PLANNED:
+                return
+            lines = [ln for ln in repo.lines_of_batch(batch_id) if ln.status is LineStatus.PENDING]
+            if not lines:
+                self._settler.close_finished(uow, {batch_id})
+                uow.commit()
+                return
+            if batch.action is CarrierAction.LOCAL:
+                self._apply_locally(uow, batch, lines)
+                uow.commit()
+                return
+            batch.status = BatchStatus.SENDING
+            batch.attempts += 1
+            for line in lines:
+                line.attempts += 1
+            repo.save_batch(batch)
+            repo.save_lines(lines)
+            repo.mark_started(batch.bulk_change_id, _now(self._clock))
+            uow.commit()
+            action, attempt = batch.action, batch.attempts
+            bulk = repo.get(None, batch.bulk_change_id)
+            # Bulk-wide parameters (plan, ZIP, reason code...) then the line's own (new ICCID...).
+            args = {**(bulk.params if bulk else {}), **lines[0].carrier_args}
+            refs = _refs(lines)
+
+        account.rate_limiter.acquire()
+        try:
+            request_id = account.gateway.submit(action, refs, args)
+        except (CarrierThrottled, CarrierUnavailable) as exc:
+            hint = exc.retry_after_s if isinstance(exc, CarrierThrottled) else None
+            self._send_later(batch_id, attempt, str(exc), hint)
+            return
+        except CarrierRejected as exc:
+            self._fail_batch(batch_id, describe_fault(exc.code, exc.message))
+            return
+        except CarrierOutcomeUnknown:
+            self._reconcile_later(batch_id)
+            return
+        self._record_submitted(batch_id, request_id, self._trace.current_traceparent())
+
+    def _record_submitted(self, batch_id: str, request_id: str, traceparent: str | None) -> None:
+        with self._uow_factory() as uow:
+            repo = uow.bulk_changes
+            batch = repo.get_batch(batch_id, lock=True)
+            if batch is None:
+                return
+            batch.status = BatchStatus.SUBMITTED
+            batch.carrier_request_id = request_id
+            batch.submitted_at = _now(self._clock)
+            batch.traceparent = traceparent
+            repo.save_batch(batch)
+            lines = [ln for ln in repo.lines_of_batch(batch_id) if ln.status is LineStatus.PENDING]
+            for line in lines:
+                line.status = LineStatus.SUBMITTED
+                line.carrier_request_id = request_id
+            repo.save_lines(lines)
+            uow.outbox.add(
+                OutgoingMessage(
+                    actor=POLL_BATCH,
+                    payload={"batch_id": batch_id, "round": 1},
+                    delay_ms=int(self._retry.first_poll_after_s * 1000),
+                )
+            )
+            uow.commit()
+
+    def _send_later(self, batch_id: str, attempt: int, error: str, hint: float | None) -> None:
+        with self._uow_factory() as uow:
+            repo = uow.bulk_changes
+            batch = repo.get_batch(batch_id, lock=True)
+            if batch is None or batch.status is not BatchStatus.SENDING:
+                return
+            if attempt >= self._retry.max_send_attempts:
+                uow.commit()
+                self._fail_batch(
+                    batch_id, f"carrier unavailable after {attempt} attempts: {error}"
+                )
+                return
+            delay = self._retry.backoff_s(attempt, hint)
+            batch.status = BatchStatus.PLANNED
+            batch.next_attempt_at = _now(self._clock) + timedelta(seconds=delay)
+            repo.save_batch(batch)
+            uow.outbox.add(
+                OutgoingMessage(SEND_BATCH, {"batch_id": batch_id}, delay_ms=int(delay * 1000))
+            )
+            uow.commit()
+
+    def _reconcile_later(self, batch_id: str) -> None:
+        with self._uow_factory() as uow:
+            uow.outbox.add(
+                OutgoingMessage(
+                    SEND_BATCH,
+                    {"batch_id": batch_id},
+                    delay_ms=int(self._retry.reconcile_delay_s * 1000),
+                )
+            )
+            uow.commit()
+
+    def _fail_batch(self, batch_id: str, reason: str) -> None:
+        with self._uow_factory() as uow:
+            repo = uow.bulk_changes
+            lines = [ln for ln in repo.lines_of_batch(batch_id, lock=True) if not ln.status.terminal]
+            for line in lines:
+                line.status = LineStatus.FAILED
+                line.reason = reason
+            repo.save_lines(lines)
+            self._settler.close_finished(uow, {batch_id})
+            uow.commit()
+
+    def _apply_locally(self, uow: UnitOfWork, batch: CarrierBatch, lines: list[DeviceLine]) -> None:
+        outcomes = [
+            CarrierDeviceOutcome(request_id=f"local:{batch.id}", iccid=ln.iccid, succeeded=True)
+            for ln in lines
+        ]
+        for line in lines:
+            line.carrier_request_id = f"local:{batch.id}"
+            line.attempts += 1
+        batch.status = BatchStatus.SUBMITTED
+        uow.bulk_changes.save_batch(batch)
+        uow.bulk_changes.save_lines(lines)
+        uow.bulk_changes.mark_started(batch.bulk_change_id, _now(self._clock))
+        self._settler.settle(uow, outcomes, source="local")
+
+    # ---- reconciliation ----------------------------------------------------------------
+
+    def _reconcile(self, batch_id: str, account: CarrierAccount) -> None:
+        """The batch may already be at the carrier: never send blindly, look first."""
+        with self._uow_factory() as uow:
+            lines = [
+                ln
+                for ln in uow.bulk_changes.lines_of_batch(batch_id)
+                if ln.status is LineStatus.PENDING
+            ]
+            uow.commit()
+        lookup = [ln.iccid for ln in lines] + [
+            ln.after["iccid"] for ln in lines if "iccid" in ln.after
+        ]
+        account.rate_limiter.acquire()
+        try:
+            states = account.gateway.device_states(lookup)
+        except (CarrierThrottled, CarrierUnavailable, CarrierOutcomeUnknown):
+            self._reconcile_later(batch_id)
+            raise _Deferred() from None
+        with self._uow_factory() as uow:
+            repo = uow.bulk_changes
+            batch = repo.get_batch(batch_id, lock=True)
+            if batch is None or batch.status is not BatchStatus.SENDING:
+                uow.commit()
+                return
+            fresh = {ln.id: ln for ln in repo.lines_of_batch(batch_id, lock=True)}
+            confirmed: list[CarrierDeviceOutcome] = []
+            in_flight: list[DeviceLine] = []
+            for line in lines:
+                current = fresh.get(line.id)
+                if current is None or current.status is not LineStatus.PENDING:
+                    continue
+                state = states.get(current.after.get("iccid", current.iccid)) or states.get(
+                    current.iccid
+                )
+                if _confirmed(current, state):
+                    confirmed.append(
+                        CarrierDeviceOutcome(
+                            request_id=current.carrier_request_id or f"reconciled:{batch_id}",
+                            iccid=current.iccid,
+                            succeeded=True,
+                            reported={"msisdn": state.msisdn} if state and state.msisdn else {},
+                        )
+                    )
+                elif state is not None and state.pending:
+                    current.status = LineStatus.SUBMITTED  # its callback will settle it
+                    in_flight.append(current)
+            repo.save_lines(in_flight)
+            if confirmed:
+                self._settler.settle(uow, confirmed, source="reconciled from device state")
+            if not repo.open_line_count(batch_id):
+                self._settler.close_finished(uow, {batch_id})
+                uow.commit()
+                return
+            batch = repo.get_batch(batch_id, lock=True)
+            assert batch is not None
+            if any(ln.status is LineStatus.PENDING for ln in repo.lines_of_batch(batch_id)):
+                batch.status = BatchStatus.PLANNED  # the rest never reached the carrier
+            else:
+                batch.status = BatchStatus.SUBMITTED
+                uow.outbox.add(
+                    OutgoingMessage(
+                        POLL_BATCH,
+                        {"batch_id": batch_id, "round": 1},
+                        delay_ms=int(self._retry.first_poll_after_s * 1000),
+                    )
+                )
+            repo.save_batch(batch)
+            uow.commit()
+
+
+class _Deferred(Exception):  # noqa: N818 - control flow inside the sender only
+    pass
+
+
+class CarrierBatchPoller:
+    """Settles lines whose callback never came, from the carrier's request status."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        carriers: CarrierDirectory,
+        clock: Clock,
+        retry: RetryPolicy,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._carriers = carriers
+        self._clock = clock
+        self._retry = retry
+        self._settler = DeviceLineSettler(clock=clock)
+
+    def handle(self, batch_id: str, round_: int) -> None:
+        with self._uow_factory() as uow:
+            batch = uow.bulk_changes.get_batch(batch_id)
+            if batch is None or batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):
+                return
+            open_lines = [
+                ln
+                for ln in uow.bulk_changes.lines_of_batch(batch_id)
+                if ln.status is LineStatus.SUBMITTED
+            ]
+            if not open_lines:
+                return
+        account = self._carriers.for_tenant(batch.tenant)
+        outcomes: list[CarrierDeviceOutcome] = []
+        try:
+            with_id = [ln for ln in open_lines if ln.carrier_request_id]
+            if with_id and batch.carrier_request_id:
+                account.rate_limiter.acquire()
+                outcomes += account.gateway.request_outcomes(
+                    batch.carrier_request_id, [ln.iccid for ln in with_id]
+                )
+            without_id = [ln for ln in open_lines if not ln.carrier_request_id]
+            if without_id:
+                account.rate_limiter.acquire()
+                states = account.gateway.device_states([ln.iccid for ln in without_id])
+                for line in without_id:
+                    if _confirmed(line, states.get(line.iccid)):
+                        outcomes.append(
+                            CarrierDeviceOutcome(
+                                request_id=f"reconciled:{batch_id}", iccid=line.iccid,
+                                succeeded=True,
+                            )
+                        )
+        except (CarrierThrottled, CarrierUnavailable, CarrierOutcomeUnknown):
+            pass  # ask again next round
+        outcomes = [
+            CarrierDeviceOutcome(
+                request_id=o.request_id,
+                iccid=o.iccid,
+                succeeded=o.succeeded,
+                fault_code=o.fault_code,
+                fault_text=o.fault_text
+                or ("the carrier reports the change failed; its callback with the reason "
+                    "never arrived" if o.succeeded is False else None),
+                reported=o.reported,
+            )
+            for o in outcomes
+        ]
+        with self._uow_factory() as uow:
+            report = self._settler.settle(uow, outcomes, source="request status poll")
+            still_open = uow.bulk_changes.open_line_count(batch_id)
+            if still_open:
+                age = (
+                    (_now(self._clock) - batch.submitted_at).total_seconds()
+                    if batch.submitted_at
+                    else 0.0
+                )
+                if age > self._retry.give_up_after_s:
+                    self._give_up(uow, batch_id, age)
+                else:
+                    delay = min(
+                        self._retry.first_poll_after_s * 2**round_, self._retry.max_poll_delay_s
+                    )
+                    uow.outbox.add(
+                        OutgoingMessage(
+                            POLL_BATCH,
+                            {"batch_id": batch_id, "round": round_ + 1},
+                            delay_ms=int(delay * 1000),
+                        )
+                    )
+            uow.commit()
+        del report
+
+    def _give_up(self, uow: UnitOfWork, batch_id: str, age_s: float) -> None:
+        lines = [
+            ln for ln in uow.bulk_changes.lines_of_batch(batch_id, lock=True)
+            if not ln.status.terminal
+        ]
+        for line in lines:
+            line.status = LineStatus.FAILED
+            line.reason = (
+                f"no outcome from the carrier after {age_s / 3600:.1f} h "
+                "(no callback, request status still pending)"
+            )
+        uow.bulk_changes.save_lines(lines)
+        self._settler.close_finished(uow, {batch_id})

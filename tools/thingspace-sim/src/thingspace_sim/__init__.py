@@ -1,0 +1,1 @@
+"""thingspace_sim."""
