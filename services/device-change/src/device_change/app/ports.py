@@ -212,6 +212,10 @@ class BulkChangeRepository(Protocol):
 
     def open_line_count(self, batch_id: str) -> int: ...
 
+    def traceparent_for_request(self, carrier_request_id: str) -> str | None:
+        """The stored trace context of the batch the carrier answered with this id."""
+        ...
+
     def open_batch_count(self, bulk_change_id: str) -> int: ...
 
     def line_counts(self, bulk_change_id: str) -> dict[LineStatus, int]: ...
@@ -254,7 +258,22 @@ class Outbox(Protocol):
     def add(self, message: OutgoingMessage) -> None: ...
 
 
+class CallbackInbox(Protocol):
+    """Carrier callbacks stored on arrival (deduplicated), settled later in batches."""
+
+    def store(self, outcomes: Sequence[CarrierDeviceOutcome]) -> int:
+        """Store new outcomes; returns how many were not already stored."""
+        ...
+
+    def claim(self, limit: int) -> list[tuple[int, CarrierDeviceOutcome]]:
+        """Unsettled outcomes, oldest first, locked for this transaction."""
+        ...
+
+    def mark_processed(self, ids: Sequence[int]) -> None: ...
+
+
 class UnitOfWork(Protocol):
+    inbox: CallbackInbox
     devices: DeviceRepository
     plans: RatePlanRepository
     bulk_changes: BulkChangeRepository

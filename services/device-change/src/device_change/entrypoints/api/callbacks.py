@@ -1,0 +1,65 @@
+"""Where ThingSpace posts its asynchronous answers: one callback per device."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from opentelemetry import trace
+
+from device_change.adapters.thingspace.callbacks import (
+    MalformedCallback,
+    callback_credentials,
+    parse_carrier_callback,
+)
+from device_change.entrypoints.api.bulk_changes import Services
+from device_change.entrypoints.api.schemas import CallbackAck
+from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
+from fleetops_common.telemetry import link_from
+
+router = APIRouter(prefix="/v1/callbacks", tags=["carrier callbacks"], responses=PROBLEM_RESPONSES)
+_tracer = trace.get_tracer("device_change.callbacks")
+
+
+@router.post(
+    "/thingspace",
+    response_model=CallbackAck,
+    summary="ThingSpace CarrierService callback (acknowledged once stored)",
+    description=(
+        "ThingSpace authenticates only by echoing the username and password given at callback "
+        "registration inside the body; a mismatch is refused with 401 so the carrier retries "
+        "later. Duplicates are acknowledged and ignored."
+    ),
+)
+def thingspace_callback(
+    body: Annotated[dict[str, Any], Body()], c: Services
+) -> CallbackAck:
+    username, password = callback_credentials(body)
+    expected = c.settings.callback_username, c.settings.callback_password
+    if not (
+        hmac.compare_digest(username.encode(), expected[0].encode())
+        and hmac.compare_digest(password.encode(), expected[1].encode())
+    ):
+        raise Problem(status=401, title="Callback credentials do not match", type_="bad-callback")
+    try:
+        outcomes = parse_carrier_callback(body)
+    except MalformedCallback as exc:
+        raise Problem(
+            status=422,
+            title="Callback is not valid",
+            detail=str(exc),
+            type_="validation-error",
+            invalid_params=[InvalidParam(name="body", reason=str(exc))],
+        ) from exc
+    request_id = outcomes[0].request_id if outcomes else None
+    links = []
+    if request_id:
+        link = link_from(c.request_traceparent(request_id))
+        if link is not None:
+            links.append(link)
+    with _tracer.start_as_current_span(
+        "thingspace callback", links=links, attributes={"thingspace.request_id": request_id or ""}
+    ):
+        accepted, duplicates = c.callback_intake.accept(outcomes)
+    return CallbackAck(accepted=accepted, duplicates=duplicates)

@@ -1,0 +1,104 @@
+"""Process assembly: the API process (optionally with in-process workers) and worker processes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import dramatiq
+import structlog
+from fastapi import FastAPI
+
+from device_change.adapters.db.migrate import upgrade
+from device_change.bootstrap import Container, Housekeeper, bootstrap
+from device_change.entrypoints.api.app import create_api
+from device_change.settings import DeviceChangeSettings
+from fleetops_common.logging import configure_logging
+from fleetops_common.telemetry import (
+    instrument_fastapi,
+    instrument_httpx,
+    instrument_sqlalchemy,
+    setup_tracing,
+)
+
+SERVICE = "device-change"
+log = structlog.get_logger(SERVICE)
+
+
+def prepare(settings: DeviceChangeSettings) -> Container:
+    """Logging, tracing, migrations, wiring: what every device-change process does first."""
+    configure_logging(level=settings.log_level, json=settings.log_json, service=SERVICE)
+    setup_tracing(SERVICE, exporter=settings.tracing_exporter)
+    instrument_httpx()
+    upgrade(settings.database_url)
+    container = bootstrap(settings)
+    instrument_sqlalchemy(container.engine)
+    return container
+
+
+def warm_up(container: Container, app: FastAPI) -> None:
+    """Register the callback URL and sync the configured tenants, then report ready."""
+    s = container.settings
+    try:
+        for tenant in s.sync_tenants_on_start:
+            account = container.carriers.for_tenant(tenant)
+            if s.register_callback_on_start:
+                account.gateway.register_callback(
+                    f"{s.public_url.rstrip('/')}/v1/callbacks/thingspace",
+                    username=s.callback_username,
+                    password=s.callback_password,
+                )
+            report = container.inventory_sync.sync(tenant)
+            log.info("tenant synced", tenant=tenant, devices=report.devices,
+                     rate_plans=report.rate_plans)
+        app.state.ready = True
+        log.info("ready")
+    except Exception:
+        log.exception("warm-up failed; /readyz stays 503")
+
+
+def build_app(settings: DeviceChangeSettings | None = None) -> FastAPI:
+    settings = settings or DeviceChangeSettings()
+    container = prepare(settings)
+    worker: dramatiq.Worker | None = None
+    keeper = Housekeeper(container)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal worker
+        if settings.in_process_workers:
+            worker = dramatiq.Worker(container.broker, worker_threads=settings.worker_threads)
+            worker.start()
+        keeper.start()
+        threading.Thread(target=warm_up, args=(container, app), daemon=True).start()
+        yield
+        keeper.stop()
+        if worker is not None:
+            worker.stop()
+        container.broker.close()
+
+    app = create_api(container)
+    app.router.lifespan_context = lifespan
+    instrument_fastapi(app)
+    return app
+
+
+def run_worker(settings: DeviceChangeSettings | None = None) -> None:
+    """A worker process: consumes the queues until stopped (SIGTERM/SIGINT)."""
+    import signal
+
+    settings = settings or DeviceChangeSettings()
+    container = prepare(settings)
+    worker = dramatiq.Worker(container.broker, worker_threads=settings.worker_threads)
+    keeper = Housekeeper(container)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    keeper.start()
+    log.info("worker started", threads=settings.worker_threads, broker=settings.broker_url)
+    stop.wait()
+    keeper.stop()
+    worker.stop()
+    container.broker.close()

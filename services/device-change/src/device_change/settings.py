@@ -1,0 +1,41 @@
+"""device-change settings: environment variables prefixed DEVICE_CHANGE_ (nested with __)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from device_change.adapters.thingspace.settings import ThingSpaceSettings
+from fleetops_common.settings import CommonSettings
+
+
+class DeviceChangeSettings(CommonSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DEVICE_CHANGE_", env_nested_delimiter="__", extra="ignore", env_file=".env"
+    )
+
+    database_url: str = "sqlite:///var/device-change.db"
+    # stub:// runs Dramatiq in-process (embedded default); amqp://… or redis://… for real.
+    broker_url: str = "stub://"
+    in_process_workers: bool = True
+    worker_threads: int = 8
+    max_deliveries: int = Field(default=5, description="deliveries before a message dead-letters")
+    host: str = "127.0.0.1"
+    port: int = 8001
+    # Where the carrier can reach us, for callback registration.
+    public_url: str = "http://127.0.0.1:8001"
+    callback_username: str = "fleetops-callbacks"
+    callback_password: str = "fleetops-callback-secret"
+    register_callback_on_start: bool = True
+    sync_tenants_on_start: list[str] = Field(default_factory=lambda: ["demo"])
+    thingspace: ThingSpaceSettings = Field(default_factory=ThingSpaceSettings)
+    # tenant -> carrier account name
+    tenant_accounts: dict[str, str] = Field(default_factory=lambda: {"demo": "0000123456-00001"})
+    carrier_rate_limit_per_s: float = Field(
+        default=5.0, description="carrier calls per second across every process; 0 = no limit"
+    )
+    max_devices_per_request: int = 50
+    first_poll_after_s: float = 60.0
+    reconcile_delay_s: float = 5.0
+    retry_base_delay_s: float = 0.5
+    max_send_attempts: int = 8

@@ -1,0 +1,94 @@
+"""`fleetops`: run the platform locally, mint tokens, run the benchmarks."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
+from fleetops_devstack.stack import SIM_PORT, API_PORT, embedded_processes, stack_processes
+
+app = typer.Typer(help="Fleetops developer commands", no_args_is_help=True)
+console = Console()
+
+
+def mint(tenant: str, role: str) -> str:
+    from device_change.settings import DeviceChangeSettings
+    from fleetops_common.auth import TokenService
+
+    s = DeviceChangeSettings()
+    return TokenService(s.jwt_secret, issuer=s.jwt_issuer, audience=s.jwt_audience).mint(
+        tenant=tenant, role=role
+    )
+
+
+@app.command()
+def token(
+    tenant: Annotated[str, typer.Option()] = "demo",
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",
+) -> None:
+    """Print only a bearer token for TENANT and ROLE."""
+    print(mint(tenant, role))
+
+
+def _serve(processes: list[Process], title: str) -> None:
+    try:
+        for p in processes:
+            p.start()
+        wait_until_ok(f"http://127.0.0.1:{SIM_PORT}/_sim/config", timeout_s=60, watch=processes)
+        wait_until_ok(f"http://127.0.0.1:{API_PORT}/readyz", timeout_s=180, watch=processes)
+        console.print(
+            Panel.fit(
+                f"[bold]{title}[/bold] is ready\n\n"
+                f"device-change API   http://127.0.0.1:{API_PORT}   (docs: /docs, /openapi.json)\n"
+                f"ThingSpace sim      http://127.0.0.1:{SIM_PORT}   (control: /_sim/config)\n"
+                f"logs                {VAR}/\n\n"
+                f"operator token for tenant demo:\n{mint('demo', 'operator')}\n\n"
+                "try:  curl -H \"Authorization: Bearer $TOKEN\" "
+                f"'http://127.0.0.1:{API_PORT}/v1/devices?limit=5'\n"
+                "Ctrl-C stops everything.",
+                title="Fleetops",
+            )
+        )
+        while all(p.alive() for p in processes):
+            time.sleep(0.5)
+        dead = [p.name for p in processes if not p.alive()]
+        console.print(f"[red]stopped: {', '.join(dead)} exited[/red]")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stop_all(processes)
+
+
+@app.command()
+def run(
+    fleet_size: Annotated[int, typer.Option(help="devices the simulator seeds")] = 2000,
+    fresh: Annotated[bool, typer.Option(help="start from an empty database")] = True,
+) -> None:
+    """The embedded default: SQLite, in-process broker and workers, the ThingSpace simulator."""
+    _serve(embedded_processes(fleet_size=fleet_size, fresh=fresh), "Fleetops (embedded)")
+
+
+@app.command("run-stack")
+def run_stack(
+    fleet_size: Annotated[int, typer.Option()] = 2000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+) -> None:
+    """Each process separately, against PostgreSQL and RabbitMQ (settings only)."""
+    _serve(stack_processes(fleet_size=fleet_size, workers=workers), "Fleetops (stack)")
+
+
+@app.command()
+def bench(
+    profile: Annotated[str, typer.Argument(help="carrier or platform")],
+    devices: Annotated[int | None, typer.Option(help="override the device count")] = None,
+) -> None:
+    """Run a device-change benchmark profile; prints its figures on one line at the end."""
+    from fleetops_devstack.bench import run_profile
+
+    run_profile(profile, devices=devices, console=console)
