@@ -1,0 +1,199 @@
+from device_change.app.ports import (
+    CarrierDeviceOutcome,
+    CarrierDeviceState,
+    CarrierOutcomeUnknown,
+    CarrierRejected,
+    CarrierThrottled,
+)
+from device_change.app.processing import POLL_BATCH
+from device_change.app.submit import SEND_BATCH, DeviceInput, SubmitBulkChange
+from device_change.domain.bulk_change import BatchStatus, BulkChangeStatus, LineStatus
+from device_change.domain.changes import CarrierAction, ChangeType
+from device_change.domain.device import DeviceStatus
+
+from ..fakes import make_iccid
+from .conftest import TENANT
+
+
+def submit(world, ns, target="SUSPENDED"):
+    result = world.submission.submit(
+        SubmitBulkChange(
+            tenant=TENANT,
+            submitted_by="ops@demo",
+            change_type=ChangeType.UPDATE_DEVICE_STATUS,
+            devices=[DeviceInput(iccid=make_iccid(n)) for n in ns],
+            params={"target_status": target},
+        )
+    )
+    return result.bulk_change.id
+
+
+def run_sends(world):
+    for message in world.uow.take_outbox():
+        if message.actor == SEND_BATCH:
+            world.sender.handle(message.payload["batch_id"])
+
+
+def callback(world, request_id, n, ok=True, code=None, text=None):
+    return CarrierDeviceOutcome(request_id, make_iccid(n), ok, code, text)
+
+
+def lines_by_iccid(world):
+    return {ln.iccid: ln for ln in world.store.lines.values()}
+
+
+def test_lines_go_out_grouped_and_callbacks_settle_them(world):
+    bulk_id = submit(world, range(1, 6))
+    run_sends(world)
+    assert [(a, len(ids)) for a, ids, _ in world.carrier.sent] == [
+        (CarrierAction.SUSPEND, 4), (CarrierAction.SUSPEND, 1)
+    ]
+    assert all(ln.status is LineStatus.SUBMITTED for ln in world.store.lines.values())
+    assert {m.actor for m in world.store.outbox} == {POLL_BATCH}
+
+    outcomes = [callback(world, "req-1", n) for n in range(1, 5)]
+    outcomes.append(callback(world, "req-2", 5, ok=False,
+                             code="UnifiedWebService.REQUEST_FAILED.DeviceNotFound",
+                             text="REQUEST_FAILED. Device not found"))
+    assert world.intake.accept(outcomes) == (5, 0)
+    world.settlement.drain()
+
+    lines = lines_by_iccid(world)
+    assert lines[make_iccid(1)].status is LineStatus.SUCCEEDED
+    assert lines[make_iccid(5)].status is LineStatus.FAILED
+    assert lines[make_iccid(5)].reason == (
+        "carrier: Device not found (UnifiedWebService.REQUEST_FAILED.DeviceNotFound)"
+    )
+    assert world.store.devices[make_iccid(1)].status is DeviceStatus.SUSPENDED
+    assert world.store.devices[make_iccid(5)].status is DeviceStatus.ACTIVE
+    bulk = world.store.bulks[bulk_id]
+    assert bulk.status is BulkChangeStatus.COMPLETED_WITH_ERRORS and bulk.finished_at
+    entry = next(e for e in world.store.audit if e.iccid == make_iccid(1))
+    assert entry.before["status"] == "ACTIVE" and entry.after["status"] == "SUSPENDED"
+    assert entry.actor == "ops@demo" and entry.bulk_change_id == bulk_id
+
+
+def test_duplicated_and_late_callbacks_change_nothing(world):
+    submit(world, [1])
+    run_sends(world)
+    ok = callback(world, "req-1", 1)
+    world.intake.accept([ok])
+    assert world.intake.accept([ok]) == (0, 1)  # stored once
+    world.settlement.drain()
+    # A late contradicting callback for a settled line is ignored.
+    world.intake.accept([callback(world, "req-1", 1, ok=False, code="X.REQUEST_FAILED.Y")])
+    report = world.settlement.drain()
+    assert report.ignored == 1
+    line = lines_by_iccid(world)[make_iccid(1)]
+    assert line.status is LineStatus.SUCCEEDED
+    assert len(world.store.audit) == 1
+
+
+def test_throttling_sends_the_batch_again_later(world):
+    submit(world, [1])
+    world.carrier.script = [CarrierThrottled("429", retry_after_s=2.0)]
+    run_sends(world)
+    batch = next(iter(world.store.batches.values()))
+    assert batch.status is BatchStatus.PLANNED
+    retry = [m for m in world.store.outbox if m.actor == SEND_BATCH]
+    assert len(retry) == 1 and retry[0].delay_ms >= 2000
+    run_sends(world)
+    assert batch.id and world.store.batches[batch.id].status is BatchStatus.SUBMITTED
+    assert len(world.carrier.sent) == 2
+
+
+def test_permanent_refusal_fails_lines_with_the_carriers_reason(world):
+    bulk_id = submit(world, [1, 2])
+    world.carrier.script = [CarrierRejected("INPUT_INVALID.NumberofDevices", "too many devices")]
+    run_sends(world)
+    assert {ln.status for ln in world.store.lines.values()} == {LineStatus.FAILED}
+    assert "too many devices" in next(iter(world.store.lines.values())).reason
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED_WITH_ERRORS
+
+
+def test_unknown_outcome_is_reconciled_never_blindly_resent(world):
+    submit(world, [1, 2, 3])
+    world.carrier.script = [CarrierOutcomeUnknown("read timeout")]
+    run_sends(world)
+    assert len(world.carrier.sent) == 1
+    batch = next(iter(world.store.batches.values()))
+    assert batch.status is BatchStatus.SENDING
+    # The carrier got it: device 1 already suspended, device 2 still pending, 3 never arrived.
+    world.carrier.states = {
+        make_iccid(1): CarrierDeviceState(make_iccid(1), None, None, DeviceStatus.SUSPENDED,
+                                          "suspend", "M2M_4G_1GB", None),
+        make_iccid(2): CarrierDeviceState(make_iccid(2), None, None, None, "pending suspend",
+                                          "M2M_4G_1GB", None),
+        make_iccid(3): CarrierDeviceState(make_iccid(3), None, None, DeviceStatus.ACTIVE,
+                                          "active", "M2M_4G_1GB", None),
+    }
+    run_sends(world)  # the reconcile message
+    lines = lines_by_iccid(world)
+    assert lines[make_iccid(1)].status is LineStatus.SUCCEEDED
+    assert lines[make_iccid(2)].status is LineStatus.SUBMITTED
+    # Only device 3 is sent again.
+    assert world.carrier.sent[-1][1] == [make_iccid(3)]
+    # The first request's callback for device 2 arrives with a request id we never learned.
+    world.intake.accept([CarrierDeviceOutcome("req-lost", make_iccid(2), True)])
+    world.settlement.drain()
+    assert lines_by_iccid(world)[make_iccid(2)].status is LineStatus.SUCCEEDED
+
+
+def test_a_redelivered_send_message_after_success_sends_nothing(world):
+    submit(world, [1])
+    batch_id = next(iter(world.store.batches))
+    world.sender.handle(batch_id)
+    world.sender.handle(batch_id)
+    assert len(world.carrier.sent) == 1
+
+
+def test_cancel_stops_lines_not_yet_sent(world):
+    bulk_id = submit(world, range(1, 9))  # two carrier requests of 4
+    first = next(m for m in world.uow.take_outbox())
+    world.sender.handle(first.payload["batch_id"])
+    bulk, cancelled = world.cancellation.cancel(tenant=TENANT, bulk_change_id=bulk_id)
+    assert cancelled == 4
+    counts = {s: 0 for s in LineStatus}
+    for ln in world.store.lines.values():
+        counts[ln.status] += 1
+    assert counts[LineStatus.CANCELLED] == 4 and counts[LineStatus.SUBMITTED] == 4
+    world.intake.accept([callback(world, "req-1", n) for n in range(1, 5)])
+    world.settlement.drain()
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.CANCELLED
+
+
+def test_lost_callbacks_are_settled_by_polling_the_request_status(world):
+    bulk_id = submit(world, [1, 2])
+    run_sends(world)
+    world.carrier.outcomes["req-1"] = [
+        CarrierDeviceOutcome("req-1", make_iccid(1), True),
+        CarrierDeviceOutcome("req-1", make_iccid(2), False),
+    ]
+    poll = next(m for m in world.uow.take_outbox() if m.actor == POLL_BATCH)
+    world.poller.handle(poll.payload["batch_id"], poll.payload["round"])
+    lines = lines_by_iccid(world)
+    assert lines[make_iccid(1)].status is LineStatus.SUCCEEDED
+    assert lines[make_iccid(2)].status is LineStatus.FAILED
+    assert "callback with the reason never arrived" in lines[make_iccid(2)].reason
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED_WITH_ERRORS
+
+
+def test_a_device_still_pending_is_polled_again_later(world):
+    submit(world, [1])
+    run_sends(world)
+    world.carrier.outcomes["req-1"] = [CarrierDeviceOutcome("req-1", make_iccid(1), None)]
+    poll = next(m for m in world.uow.take_outbox() if m.actor == POLL_BATCH)
+    world.poller.handle(poll.payload["batch_id"], 1)
+    again = [m for m in world.store.outbox if m.actor == POLL_BATCH]
+    assert len(again) == 1 and again[0].payload["round"] == 2
+    assert again[0].delay_ms > poll.delay_ms
+
+
+def test_local_only_change_needs_no_carrier(world):
+    n = 20
+    world.add_device(n, DeviceStatus.DEACTIVATED)
+    bulk_id = submit(world, [n], target="INVENTORY")
+    run_sends(world)
+    assert world.carrier.sent == []
+    assert world.store.devices[make_iccid(n)].status is DeviceStatus.INVENTORY
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED
