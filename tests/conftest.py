@@ -1,4 +1,4 @@
-"""Shared fixtures for cross-process tests: real servers under CI, embedded fallbacks on a laptop."""
+"""Fixtures for cross-process tests: real servers under CI, embedded fallbacks on a laptop."""
 
 from __future__ import annotations
 

@@ -9,14 +9,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-
 from device_change.entrypoints.runtime import build_app
 from device_change.settings import DeviceChangeSettings
-from fleetops_devstack.servers import ServerThread, free_port
 from fleetops_common.auth import TokenService
+from fleetops_devstack.servers import ServerThread, free_port
 from thingspace_sim import create_app as create_sim_app
 from thingspace_sim.config import SimConfig
-
 
 RABBIT = os.environ.get("FLEETOPS_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -99,12 +97,14 @@ def running_platform(
     settings = DeviceChangeSettings(**values)
     settings.thingspace.base_url = f"http://127.0.0.1:{sim_port}/api/m2m"
     settings.thingspace.oauth_url = f"http://127.0.0.1:{sim_port}/api/ts/v1/oauth2/token"
-    with ServerThread(sim_app, port=sim_port) as sim:
-        with ServerThread(build_app(settings), port=api_port) as api:
-            wait_ready(api.url)
-            platform = Platform(sim, api, settings)
-            try:
-                yield platform
-            finally:
-                platform.http.close()
-                platform.sim_http.close()
+    with (
+        ServerThread(sim_app, port=sim_port) as sim,
+        ServerThread(build_app(settings), port=api_port) as api,
+    ):
+        wait_ready(api.url)
+        platform = Platform(sim, api, settings)
+        try:
+            yield platform
+        finally:
+            platform.http.close()
+            platform.sim_http.close()

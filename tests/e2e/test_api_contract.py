@@ -5,7 +5,6 @@ import uuid
 
 import httpx
 import pytest
-
 from fleetops_common.auth import TokenService
 
 from .platform import running_platform
@@ -36,10 +35,16 @@ def test_readyz_and_openapi_document_every_endpoint(platform):
     assert httpx.get(platform.api.url + "/readyz").status_code == 200
     spec = httpx.get(platform.api.url + "/openapi.json").json()
     for path in (
-        "/v1/bulk-changes", "/v1/bulk-changes/csv", "/v1/bulk-changes/{bulk_change_id}",
-        "/v1/bulk-changes/{bulk_change_id}/lines", "/v1/bulk-changes/{bulk_change_id}/cancel",
-        "/v1/devices", "/v1/devices/{iccid}", "/v1/devices/{iccid}/history",
-        "/v1/inventory/sync", "/v1/callbacks/thingspace",
+        "/v1/bulk-changes",
+        "/v1/bulk-changes/csv",
+        "/v1/bulk-changes/{bulk_change_id}",
+        "/v1/bulk-changes/{bulk_change_id}/lines",
+        "/v1/bulk-changes/{bulk_change_id}/cancel",
+        "/v1/devices",
+        "/v1/devices/{iccid}",
+        "/v1/devices/{iccid}/history",
+        "/v1/inventory/sync",
+        "/v1/callbacks/thingspace",
     ):
         assert path in spec["paths"], path
     assert "422" in spec["paths"]["/v1/bulk-changes"]["post"]["responses"]
@@ -55,9 +60,18 @@ def test_calls_without_a_valid_token_are_refused_with_problem_details(platform):
 
 def test_viewers_cannot_submit(platform):
     iccid = platform.active_iccids(1)[0]
-    r = call(platform, "POST", "/v1/bulk-changes", role="viewer", json={
-        "change_type": "update_device_status", "devices": [{"iccid": iccid}],
-        "params": {"target_status": "SUSPENDED"}, "dry_run": True})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        role="viewer",
+        json={
+            "change_type": "update_device_status",
+            "devices": [{"iccid": iccid}],
+            "params": {"target_status": "SUSPENDED"},
+            "dry_run": True,
+        },
+    )
     assert r.status_code == 403
     assert "operator" in r.json()["detail"]
 
@@ -66,23 +80,44 @@ def test_a_tenant_sees_only_its_own_devices_and_bulk_changes(platform):
     iccid = platform.active_iccids(1)[0]
     assert call(platform, "GET", f"/v1/devices/{iccid}", tenant="acme").status_code == 404
     assert call(platform, "GET", "/v1/devices", tenant="acme").json()["items"] == []
-    dry = call(platform, "POST", "/v1/bulk-changes", tenant="acme", json={
-        "change_type": "update_device_status", "devices": [{"iccid": iccid}],
-        "params": {"target_status": "SUSPENDED"}, "dry_run": True}).json()
+    dry = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        tenant="acme",
+        json={
+            "change_type": "update_device_status",
+            "devices": [{"iccid": iccid}],
+            "params": {"target_status": "SUSPENDED"},
+            "dry_run": True,
+        },
+    ).json()
     assert dry["lines"][0]["valid"] is False and "unknown device" in dry["lines"][0]["reason"]
 
 
 def test_malformed_input_names_the_field(platform):
-    r = call(platform, "POST", "/v1/bulk-changes", json={
-        "change_type": "update_device_status", "devices": [{"iccid": 12, "colour": "red"}]})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        json={"change_type": "update_device_status", "devices": [{"iccid": 12, "colour": "red"}]},
+    )
     assert r.status_code == 422
     names = [p["name"] for p in r.json()["invalid_params"]]
     assert "body.devices[0].iccid" in names and "body.devices[0].colour" in names
-    r = call(platform, "POST", "/v1/bulk-changes", json={
-        "change_type": "teleport", "devices": [{"iccid": "1"}]})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        json={"change_type": "teleport", "devices": [{"iccid": "1"}]},
+    )
     assert r.status_code == 422 and r.json()["invalid_params"][0]["name"] == "body.change_type"
-    r = call(platform, "POST", "/v1/bulk-changes", json={
-        "change_type": "change_carrier_rate_plan", "devices": [{"iccid": "1"}], "params": {}})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        json={"change_type": "change_carrier_rate_plan", "devices": [{"iccid": "1"}], "params": {}},
+    )
     assert r.status_code == 422
     assert r.json()["invalid_params"][0]["name"] == "body.params.rate_plan"
 
@@ -90,10 +125,17 @@ def test_malformed_input_names_the_field(platform):
 def test_dry_run_shape_and_nothing_stored(platform):
     iccid = platform.active_iccids(1)[0]
     before = call(platform, "GET", "/v1/bulk-changes").json()["items"]
-    r = call(platform, "POST", "/v1/bulk-changes", json={
-        "change_type": "change_carrier_rate_plan",
-        "devices": [{"iccid": iccid}, {"iccid": iccid}, {"iccid": "8914800000000000000"}],
-        "params": {"rate_plan": "NO_SUCH_PLAN"}, "dry_run": True})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        json={
+            "change_type": "change_carrier_rate_plan",
+            "devices": [{"iccid": iccid}, {"iccid": iccid}, {"iccid": "8914800000000000000"}],
+            "params": {"rate_plan": "NO_SUCH_PLAN"},
+            "dry_run": True,
+        },
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["valid"] == 0 and body["invalid"] == 3
@@ -106,41 +148,59 @@ def test_dry_run_shape_and_nothing_stored(platform):
 def test_idempotency_key_returns_the_same_bulk_change(platform):
     iccid = platform.active_iccids(3)[2]
     key = str(uuid.uuid4())
-    body = {"change_type": "update_device_status", "devices": [{"iccid": iccid}],
-            "params": {"target_status": "SUSPENDED"}}
-    first = call(platform, "POST", "/v1/bulk-changes", json=body,
-                 headers={"Idempotency-Key": key})
-    again = call(platform, "POST", "/v1/bulk-changes", json=body,
-                 headers={"Idempotency-Key": key})
+    body = {
+        "change_type": "update_device_status",
+        "devices": [{"iccid": iccid}],
+        "params": {"target_status": "SUSPENDED"},
+    }
+    first = call(platform, "POST", "/v1/bulk-changes", json=body, headers={"Idempotency-Key": key})
+    again = call(platform, "POST", "/v1/bulk-changes", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 202 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
     state = platform.wait_finished(first.json()["id"], timeout_s=60)
-    assert state["counts"]["SUCCEEDED"] == 1
     lines = call(platform, "GET", f"/v1/bulk-changes/{first.json()['id']}/lines").json()
+    assert state["counts"]["SUCCEEDED"] == 1, lines
     assert lines["items"][0]["carrier_request_id"] and lines["items"][0]["attempts"] == 1
 
 
 def test_csv_upload_with_a_header_row(platform):
     iccids = platform.active_iccids(6)[4:6]
     csv_text = "iccid\n" + "\n".join(iccids) + "\n"
-    r = call(platform, "POST", "/v1/bulk-changes/csv",
-             files={"file": ("devices.csv", io.BytesIO(csv_text.encode()), "text/csv")},
-             data={"change_type": "update_device_status",
-                   "params": '{"target_status": "SUSPENDED"}', "dry_run": "true"})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes/csv",
+        files={"file": ("devices.csv", io.BytesIO(csv_text.encode()), "text/csv")},
+        data={
+            "change_type": "update_device_status",
+            "params": '{"target_status": "SUSPENDED"}',
+            "dry_run": "true",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["valid"] == 2
-    bad = call(platform, "POST", "/v1/bulk-changes/csv",
-               files={"file": ("d.csv", io.BytesIO(b"serial\n1\n"), "text/csv")},
-               data={"change_type": "update_device_status", "params": "{}"})
+    bad = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes/csv",
+        files={"file": ("d.csv", io.BytesIO(b"serial\n1\n"), "text/csv")},
+        data={"change_type": "update_device_status", "params": "{}"},
+    )
     assert bad.status_code == 422 and "unknown column" in bad.json()["detail"]
 
 
 def test_failed_lines_are_listed_with_reasons(platform):
     iccids = platform.active_iccids(8)[6:8]
-    r = call(platform, "POST", "/v1/bulk-changes", json={
-        "change_type": "update_device_status",
-        "devices": [{"iccid": iccids[0]}, {"iccid": "89148000000000099999"}],
-        "params": {"target_status": "SUSPENDED"}})
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        json={
+            "change_type": "update_device_status",
+            "devices": [{"iccid": iccids[0]}, {"iccid": "89148000000000099999"}],
+            "params": {"target_status": "SUSPENDED"},
+        },
+    )
     bulk_id = r.json()["id"]
     state = platform.wait_finished(bulk_id, timeout_s=60)
     assert state["status"] == "COMPLETED_WITH_ERRORS"
@@ -150,7 +210,14 @@ def test_failed_lines_are_listed_with_reasons(platform):
 
 
 def test_callbacks_with_wrong_credentials_are_refused(platform):
-    r = httpx.post(platform.api.url + "/v1/callbacks/thingspace", json={
-        "username": "x", "password": "y", "requestId": "r", "deviceIds": [],
-        "status": "Success"})
+    r = httpx.post(
+        platform.api.url + "/v1/callbacks/thingspace",
+        json={
+            "username": "x",
+            "password": "y",
+            "requestId": "r",
+            "deviceIds": [],
+            "status": "Success",
+        },
+    )
     assert r.status_code == 401

@@ -8,13 +8,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_every_line_succeeds_and_no_device_changes_twice(fresh_database_url):
-    with running_platform(fresh_database_url, fleet_size=3000,
-                          carrier_rate_limit_per_s=60) as platform:
+    with running_platform(
+        fresh_database_url, fleet_size=3000, max_devices_per_request=50, carrier_rate_limit_per_s=60
+    ) as platform:
         iccids = platform.active_iccids(2000)
         # Given a carrier that throttles (our limiter allows more than it does), fails 5xx,
         # loses and duplicates callbacks and delivers them out of order
         platform.configure_sim(
-            rate_limit_per_s=20,
+            rate_limit_per_s=3,
             max_devices_per_request=100,
             error_rate=0.1,
             callback_loss_rate=0.05,

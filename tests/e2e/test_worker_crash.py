@@ -13,8 +13,14 @@ from .platform import RABBIT, running_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-QUEUES = ["device_change.carrier", "device_change.carrier.DQ", "device_change.carrier.XQ",
-          "device_change.callbacks", "device_change.callbacks.DQ", "device_change.callbacks.XQ"]
+QUEUES = [
+    "device_change.carrier",
+    "device_change.carrier.DQ",
+    "device_change.carrier.XQ",
+    "device_change.callbacks",
+    "device_change.callbacks.DQ",
+    "device_change.callbacks.XQ",
+]
 
 
 def purge_queues() -> None:
@@ -43,7 +49,8 @@ def start_worker(platform, database_url):
         "DEVICE_CHANGE_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "device_change.entrypoints.cli", "worker"], env=env,
+        [sys.executable, "-m", "device_change.entrypoints.cli", "worker"],
+        env=env,
         start_new_session=True,
     )
 
@@ -52,20 +59,33 @@ def test_bulk_change_survives_a_killed_worker(fresh_database_url, postgres_avail
     assert postgres_available, "this test runs against PostgreSQL and RabbitMQ"
     purge_queues()
     with running_platform(
-        fresh_database_url, fleet_size=2000, broker_url=RABBIT, in_process_workers=False,
-        carrier_rate_limit_per_s=5, max_devices_per_request=50,
+        fresh_database_url,
+        fleet_size=2000,
+        broker_url=RABBIT,
+        in_process_workers=False,
+        carrier_rate_limit_per_s=5,
+        max_devices_per_request=50,
     ) as platform:
-        platform.configure_sim(rate_limit_per_s=5, max_devices_per_request=50,
-                               latency_ms=100, callback_delay_ms=300, callback_jitter_ms=700)
+        platform.configure_sim(
+            rate_limit_per_s=5,
+            max_devices_per_request=50,
+            latency_ms=100,
+            callback_delay_ms=300,
+            callback_jitter_ms=700,
+        )
         iccids = platform.active_iccids(1000)
         platform.sim_http.post("/_sim/reset-stats").raise_for_status()
         first = start_worker(platform, fresh_database_url)
         second = None
         try:
-            r = platform.http.post("/v1/bulk-changes", json={
-                "change_type": "update_device_status",
-                "devices": [{"iccid": i} for i in iccids],
-                "params": {"target_status": "SUSPENDED"}})
+            r = platform.http.post(
+                "/v1/bulk-changes",
+                json={
+                    "change_type": "update_device_status",
+                    "devices": [{"iccid": i} for i in iccids],
+                    "params": {"target_status": "SUSPENDED"},
+                },
+            )
             bulk_id = r.json()["id"]
             # Given the first worker has sent part of the carrier requests
             deadline = time.monotonic() + 60

@@ -33,7 +33,7 @@ class ProblemDetails(BaseModel):
     )
 
 
-class Problem(Exception):  # noqa: N818 - it is a problem, rendered as one
+class Problem(Exception):
     """Raise from an entrypoint to answer with problem details."""
 
     def __init__(

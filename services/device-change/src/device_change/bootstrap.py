@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+from fleetops_common.auth import TokenService
+from fleetops_common.queue import DeliveryLimit, make_broker, replay
+from fleetops_common.telemetry import inject_traceparent
 from sqlalchemy.engine import Engine
 
 from device_change.adapters.db.delivery_log import SqlDeliveryLog
@@ -25,9 +28,6 @@ from device_change.app.ports import CarrierAccount, CarrierGateway, RateLimiter
 from device_change.app.processing import CarrierBatchPoller, CarrierBatchSender, RetryPolicy
 from device_change.app.submit import BulkChangeSubmission, SubmissionPolicy
 from device_change.settings import DeviceChangeSettings
-from fleetops_common.auth import TokenService
-from fleetops_common.queue import DeliveryLimit, make_broker, replay
-from fleetops_common.telemetry import inject_traceparent
 
 
 class SystemClock:
@@ -132,7 +132,9 @@ def bootstrap(
     def flush_outbox() -> None:
         relay_ref["relay"].flush()
 
-    uow_factory = SqlAlchemyUnitOfWorkFactory(engine, on_commit=flush_outbox)
+    uow_factory = SqlAlchemyUnitOfWorkFactory(
+        engine, on_commit=flush_outbox, traceparent=OtelTraceContext().current_traceparent
+    )
 
     def send(actor: str, payload: dict[str, Any], delay_ms: int) -> None:
         broker.get_actor(actor).send_with_options(kwargs=payload, delay=delay_ms or None)

@@ -80,7 +80,8 @@ class FakeDevices:
     def get_many_by_msisdn(self, tenant: str, msisdns: Sequence[str]) -> dict[str, Device]:
         wanted = set(msisdns)
         return {
-            d.msisdn: d for d in self.s.devices.values()
+            d.msisdn: d
+            for d in self.s.devices.values()
             if d.tenant == tenant and d.msisdn in wanted and d.msisdn
         }
 
@@ -103,18 +104,28 @@ class FakeDevices:
         for st in devices:
             old = self.s.devices.get(st.iccid)
             self.s.devices[st.iccid] = Device(
-                tenant, st.iccid, st.imei, st.msisdn,
+                tenant,
+                st.iccid,
+                st.imei,
+                st.msisdn,
                 st.status or (old.status if old else DeviceStatus.PENDING_ACTIVATION),
-                st.rate_plan, st.account_name,
+                st.rate_plan,
+                st.account_name,
             )
         return len(devices)
 
-    def list(self, tenant: str, *, status: Any, rate_plan: Any, limit: int, cursor: Any) -> Page[Device]:
+    def list(
+        self, tenant: str, *, status: Any, rate_plan: Any, limit: int, cursor: Any
+    ) -> Page[Device]:
         items = sorted(
-            (d for d in self.s.devices.values() if d.tenant == tenant
-             and (status is None or d.status is status)
-             and (rate_plan is None or d.rate_plan == rate_plan)
-             and (cursor is None or d.iccid > cursor)),
+            (
+                d
+                for d in self.s.devices.values()
+                if d.tenant == tenant
+                and (status is None or d.status is status)
+                and (rate_plan is None or d.rate_plan == rate_plan)
+                and (cursor is None or d.iccid > cursor)
+            ),
             key=lambda d: d.iccid,
         )
         page = items[:limit]
@@ -144,7 +155,9 @@ class FakeBulkChanges:
         b = self.s.bulks.get(bulk_change_id)
         return b if b and (tenant is None or b.tenant == tenant) else None
 
-    def find_by_idempotency_key(self, tenant: str, key: str) -> tuple[BulkChange, str | None] | None:
+    def find_by_idempotency_key(
+        self, tenant: str, key: str
+    ) -> tuple[BulkChange, str | None] | None:
         for b in self.s.bulks.values():
             if b.tenant == tenant and b.idempotency_key == key:
                 return b, self.s.fingerprints[b.id]
@@ -177,18 +190,23 @@ class FakeBulkChanges:
         self.s.batches[batch.id] = batch
 
     def lines_of_batch(self, batch_id: str, *, lock: bool = False) -> list[DeviceLine]:
-        return sorted((ln for ln in self.s.lines.values() if ln.batch_id == batch_id),
-                      key=lambda ln: ln.seq)
+        return sorted(
+            (ln for ln in self.s.lines.values() if ln.batch_id == batch_id), key=lambda ln: ln.seq
+        )
 
     def save_lines(self, lines: Sequence[DeviceLine]) -> None:
         for ln in lines:
             self.s.lines[ln.id] = ln
 
-    def open_lines_for_outcomes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DeviceLine]:
+    def open_lines_for_outcomes(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], DeviceLine]:
         wanted = set(keys)
         return {
-            (ln.carrier_request_id, ln.iccid): ln for ln in self.s.lines.values()
-            if ln.status in OPEN and ln.carrier_request_id
+            (ln.carrier_request_id, ln.iccid): ln
+            for ln in self.s.lines.values()
+            if ln.status in OPEN
+            and ln.carrier_request_id
             and (ln.carrier_request_id, ln.iccid) in wanted
         }
 
@@ -197,8 +215,12 @@ class FakeBulkChanges:
         out: dict[str, DeviceLine] = {}
         for ln in self.s.lines.values():
             batch = self.s.batches.get(ln.batch_id or "")
-            if ln.iccid in wanted and ln.status in OPEN and (
-                ln.carrier_request_id is None or (batch and batch.status is BatchStatus.SENDING)
+            if (
+                ln.iccid in wanted
+                and ln.status in OPEN
+                and (
+                    ln.carrier_request_id is None or (batch and batch.status is BatchStatus.SENDING)
+                )
             ):
                 out[ln.iccid] = ln
         return out
@@ -214,7 +236,8 @@ class FakeBulkChanges:
 
     def open_batch_count(self, bulk_change_id: str) -> int:
         return sum(
-            1 for b in self.s.batches.values()
+            1
+            for b in self.s.batches.values()
             if b.bulk_change_id == bulk_change_id
             and b.status not in (BatchStatus.DONE, BatchStatus.CANCELLED)
         )
@@ -238,7 +261,9 @@ class FakeBulkChanges:
                         n += 1
         return n
 
-    def list_lines(self, bulk_change_id: str, *, status: Any, limit: int, cursor: Any) -> Page[DeviceLine]:
+    def list_lines(
+        self, bulk_change_id: str, *, status: Any, limit: int, cursor: Any
+    ) -> Page[DeviceLine]:
         raise NotImplementedError
 
     def list_bulk_changes(self, tenant: str, *, limit: int, cursor: Any) -> Page[BulkChange]:
@@ -255,7 +280,9 @@ class FakeAudit:
     def history(self, tenant: str, iccid: str, *, limit: int, cursor: Any) -> Page[AuditEntry]:
         return Page([e for e in reversed(self.s.audit) if e.iccid == iccid][:limit], None)
 
-    def plan_changes_since(self, tenant: str, iccids: Sequence[str], since: datetime) -> dict[str, int]:
+    def plan_changes_since(
+        self, tenant: str, iccids: Sequence[str], since: datetime
+    ) -> dict[str, int]:
         out: dict[str, int] = {}
         for e in self.s.audit:
             if e.action == "change_plan" and e.at >= since and e.iccid in iccids:
@@ -346,7 +373,9 @@ class FakeCarrier:
     plans: list[RatePlan] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def submit(self, action: CarrierAction, devices: Sequence[CarrierDeviceRef], args: Mapping[str, Any]) -> str:
+    def submit(
+        self, action: CarrierAction, devices: Sequence[CarrierDeviceRef], args: Mapping[str, Any]
+    ) -> str:
         self.sent.append((action, [d.iccid for d in devices], dict(args)))
         step = self.script.pop(0) if self.script else None
         if step is not None:
@@ -356,7 +385,9 @@ class FakeCarrier:
     def device_states(self, iccids: Sequence[str]) -> dict[str, CarrierDeviceState]:
         return {i: self.states[i] for i in iccids if i in self.states}
 
-    def request_outcomes(self, request_id: str, iccids: Sequence[str]) -> list[CarrierDeviceOutcome]:
+    def request_outcomes(
+        self, request_id: str, iccids: Sequence[str]
+    ) -> list[CarrierDeviceOutcome]:
         return [o for o in self.outcomes.get(request_id, []) if o.iccid in iccids]
 
     def iter_devices(self) -> Any:

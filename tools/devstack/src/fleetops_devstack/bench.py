@@ -73,11 +73,19 @@ class Platform:
         self.processes = [
             Process(
                 "bench-thingspace-sim",
-                ["-m", "thingspace_sim.cli", "serve", "--port", str(self.sim_port),
-                 "--fleet-size", str(self.fleet_size)],
+                [
+                    "-m",
+                    "thingspace_sim.cli",
+                    "serve",
+                    "--port",
+                    str(self.sim_port),
+                    "--fleet-size",
+                    str(self.fleet_size),
+                ],
             ),
-            Process("bench-device-change", ["-m", "device_change.entrypoints.cli", "serve"],
-                    env=env),
+            Process(
+                "bench-device-change", ["-m", "device_change.entrypoints.cli", "serve"], env=env
+            ),
         ]
         self.processes[0].start(quiet=True)
         wait_until_ok(f"{self.sim}/_sim/config", timeout_s=60, watch=self.processes[:1])
@@ -203,7 +211,7 @@ def platform_bound(console: Console, devices: int | None) -> str:
     big = results[count]
     stats = big["stats"]
     per_min = count / big["elapsed_s"] * 60
-    mem = " ".join(
+    memory = " ".join(
         f"peak_rss_mb[{name.removeprefix('bench-')}@{size}]={rss / 2**20:.0f}"
         for size, r in results.items()
         for name, rss in r["memory"].items()
@@ -213,7 +221,7 @@ def platform_bound(console: Console, devices: int | None) -> str:
         f"submit_s={big['submit_s']:.1f} devices_per_min={per_min:.0f} "
         f"callbacks_per_s={stats.get('callback_rate_per_s', 'n/a')} "
         f"callback_p99_ms={stats.get('callback_latency_p99_ms', 'n/a')} "
-        f"succeeded={big['state']['counts']['SUCCEEDED']} {mem}"
+        f"succeeded={big['state']['counts']['SUCCEEDED']} {memory}"
     )
 
 

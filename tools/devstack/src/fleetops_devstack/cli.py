@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
-from fleetops_devstack.stack import SIM_PORT, API_PORT, embedded_processes, stack_processes
+from fleetops_devstack.stack import API_PORT, SIM_PORT, embedded_processes, stack_processes
 
 app = typer.Typer(help="Fleetops developer commands", no_args_is_help=True)
 console = Console()
@@ -48,7 +48,7 @@ def _serve(processes: list[Process], title: str) -> None:
                 f"ThingSpace sim      http://127.0.0.1:{SIM_PORT}   (control: /_sim/config)\n"
                 f"logs                {VAR}/\n\n"
                 f"operator token for tenant demo:\n{mint('demo', 'operator')}\n\n"
-                "try:  curl -H \"Authorization: Bearer $TOKEN\" "
+                'try:  curl -H "Authorization: Bearer $TOKEN" '
                 f"'http://127.0.0.1:{API_PORT}/v1/devices?limit=5'\n"
                 "Ctrl-C stops everything.",
                 title="Fleetops",

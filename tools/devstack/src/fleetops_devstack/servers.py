@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -17,15 +17,21 @@ def free_port() -> int:
 
 
 class ServerThread:
-    def __init__(self, app: Any, *, port: int | None = None, lifespan: str = "on") -> None:
+    def __init__(self, app: Any, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "on") -> None:
         self.port = port or free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=lifespan,
-            access_log=False, log_config=None,
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan=lifespan,
+            access_log=False,
+            log_config=None,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, name=f"uvicorn-{self.port}", daemon=True
+        )
 
     @property
     def url(self) -> str:

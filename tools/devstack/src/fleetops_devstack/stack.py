@@ -14,7 +14,9 @@ STACK_DATABASE_URL = os.environ.get(
 STACK_BROKER_URL = os.environ.get("FLEETOPS_STACK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-def simulator(fleet_size: int, port: int = SIM_PORT, extra: dict[str, str] | None = None) -> Process:
+def simulator(
+    fleet_size: int, port: int = SIM_PORT, extra: dict[str, str] | None = None
+) -> Process:
     return Process(
         "thingspace-sim",
         ["-m", "thingspace_sim.cli", "serve", "--port", str(port), "--fleet-size", str(fleet_size)],
@@ -74,8 +76,9 @@ def stack_processes(*, fleet_size: int, workers: int) -> list[Process]:
         Process("device-change", ["-m", "device_change.entrypoints.cli", "serve"], env=env),
     ]
     procs += [
-        Process(f"device-change-worker-{n}", ["-m", "device_change.entrypoints.cli", "worker"],
-                env=env)
+        Process(
+            f"device-change-worker-{n}", ["-m", "device_change.entrypoints.cli", "worker"], env=env
+        )
         for n in range(1, workers + 1)
     ]
     return procs

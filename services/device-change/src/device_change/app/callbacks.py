@@ -11,9 +11,7 @@ SETTLE_CALLBACKS = "settle_carrier_callbacks"
 
 
 class CarrierCallbackIntake:
-    def __init__(
-        self, *, uow_factory: UnitOfWorkFactory, wake_settler: Callable[[], None]
-    ) -> None:
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, wake_settler: Callable[[], None]) -> None:
         self._uow_factory = uow_factory
         self._wake = wake_settler
 

@@ -12,7 +12,14 @@ from device_change.domain.device import DeviceStatus
 
 ChangeParams = StatusChangeParams | RatePlanChangeParams | None
 
-_STATUS_KEYS = {"target_status", "rate_plan", "zip_code", "place_of_use", "reason_code", "etf_waiver"}
+_STATUS_KEYS = {
+    "target_status",
+    "rate_plan",
+    "zip_code",
+    "place_of_use",
+    "reason_code",
+    "etf_waiver",
+}
 _PLAN_KEYS = {"rate_plan", "effective_at"}
 
 

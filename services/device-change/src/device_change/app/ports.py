@@ -136,7 +136,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Page(Generic[T]):  # noqa: UP046 - Python 3.11
+class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
 
@@ -178,7 +178,9 @@ class BulkChangeRepository(Protocol):
 
     def get(self, tenant: str | None, bulk_change_id: str) -> BulkChange | None: ...
 
-    def find_by_idempotency_key(self, tenant: str, key: str) -> tuple[BulkChange, str | None] | None:
+    def find_by_idempotency_key(
+        self, tenant: str, key: str
+    ) -> tuple[BulkChange, str | None] | None:
         """The bulk change stored under this key, with the fingerprint of its request."""
         ...
 
@@ -240,9 +242,9 @@ class AuditLog(Protocol):
         self, tenant: str, iccid: str, *, limit: int, cursor: str | None
     ) -> Page[AuditEntry]: ...
 
-    def plan_changes_since(self, tenant: str, iccids: Sequence[str], since: datetime) -> dict[
-        str, int
-    ]: ...
+    def plan_changes_since(
+        self, tenant: str, iccids: Sequence[str], since: datetime
+    ) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,10 +107,13 @@ class DeviceLineSettler:
             if outcome.succeeded is None:
                 pending += 1
                 continue
-            if not outcome.succeeded and _is_pending_fault(outcome.fault_code):
-                if line.carrier_request_id != outcome.request_id:
-                    ignored += 1  # a re-send bounced off the first request still at work
-                    continue
+            if (
+                not outcome.succeeded
+                and _is_pending_fault(outcome.fault_code)
+                and line.carrier_request_id != outcome.request_id
+            ):
+                ignored += 1  # a re-send bounced off the first request still at work
+                continue
             if outcome.succeeded:
                 new_status = LineStatus.SUCCEEDED
                 reason = None
@@ -214,7 +217,9 @@ def describe_fault(code: str | None, text: str | None) -> str:
 
 def _refs(lines: Sequence[DeviceLine]) -> list[CarrierDeviceRef]:
     return [
-        CarrierDeviceRef(iccid=ln.iccid, imei=ln.request.get("imei"), msisdn=ln.request.get("msisdn"))
+        CarrierDeviceRef(
+            iccid=ln.iccid, imei=ln.request.get("imei"), msisdn=ln.request.get("msisdn")
+        )
         for ln in lines
     ]
 
@@ -351,9 +356,7 @@ class CarrierBatchSender:
                 return
             if attempt >= self._retry.max_send_attempts:
                 uow.commit()
-                self._fail_batch(
-                    batch_id, f"carrier unavailable after {attempt} attempts: {error}"
-                )
+                self._fail_batch(batch_id, f"carrier unavailable after {attempt} attempts: {error}")
                 return
             delay = self._retry.backoff_s(attempt, hint)
             batch.status = BatchStatus.PLANNED
@@ -378,7 +381,9 @@ class CarrierBatchSender:
     def _fail_batch(self, batch_id: str, reason: str) -> None:
         with self._uow_factory() as uow:
             repo = uow.bulk_changes
-            lines = [ln for ln in repo.lines_of_batch(batch_id, lock=True) if not ln.status.terminal]
+            lines = [
+                ln for ln in repo.lines_of_batch(batch_id, lock=True) if not ln.status.terminal
+            ]
             for line in lines:
                 line.status = LineStatus.FAILED
                 line.reason = reason
@@ -472,7 +477,7 @@ class CarrierBatchSender:
             uow.commit()
 
 
-class _Deferred(Exception):  # noqa: N818 - control flow inside the sender only
+class _Deferred(Exception):
     pass
 
 
@@ -522,7 +527,8 @@ class CarrierBatchPoller:
                     if _confirmed(line, states.get(line.iccid)):
                         outcomes.append(
                             CarrierDeviceOutcome(
-                                request_id=f"reconciled:{batch_id}", iccid=line.iccid,
+                                request_id=f"reconciled:{batch_id}",
+                                iccid=line.iccid,
                                 succeeded=True,
                             )
                         )
@@ -535,8 +541,12 @@ class CarrierBatchPoller:
                 succeeded=o.succeeded,
                 fault_code=o.fault_code,
                 fault_text=o.fault_text
-                or ("the carrier reports the change failed; its callback with the reason "
-                    "never arrived" if o.succeeded is False else None),
+                or (
+                    "the carrier reports the change failed; its callback with the reason "
+                    "never arrived"
+                    if o.succeeded is False
+                    else None
+                ),
                 reported=o.reported,
             )
             for o in outcomes
@@ -568,7 +578,8 @@ class CarrierBatchPoller:
 
     def _give_up(self, uow: UnitOfWork, batch_id: str, age_s: float) -> None:
         lines = [
-            ln for ln in uow.bulk_changes.lines_of_batch(batch_id, lock=True)
+            ln
+            for ln in uow.bulk_changes.lines_of_batch(batch_id, lock=True)
             if not ln.status.terminal
         ]
         for line in lines:

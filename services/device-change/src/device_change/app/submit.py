@@ -191,8 +191,9 @@ class BulkChangeSubmission:
                 if key in seen:
                     raise ChangeRefused(f"duplicate of line {seen[key]} in this request")
                 seen[key] = n
-                planned = self._plan(cmd.change_type, device, given, params, plans, in_use,
-                                     plan_changes)
+                planned = self._plan(
+                    cmd.change_type, device, given, params, plans, in_use, plan_changes
+                )
                 for new in (given.new_iccid, given.new_imei):
                     if new and new in seen_new:
                         raise ChangeRefused(

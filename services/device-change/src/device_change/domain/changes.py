@@ -55,7 +55,7 @@ class CarrierAction(enum.StrEnum):
     LOCAL = "local"
 
 
-class ChangeRefused(Exception):  # noqa: N818 - a refusal, not a crash
+class ChangeRefused(Exception):
     """The change cannot be applied to this device; `reason` says why in words."""
 
     def __init__(self, reason: str) -> None:
@@ -105,9 +105,7 @@ def plan_status_change(
                 raise ChangeRefused("activation needs params.rate_plan (a carrier plan code)")
             if params.rate_plan not in plans:
                 raise ChangeRefused(f"rate plan '{params.rate_plan}' is not in the carrier's list")
-            if not params.zip_code or not (
-                params.zip_code.isdigit() and len(params.zip_code) == 5
-            ):
+            if not params.zip_code or not (params.zip_code.isdigit() and len(params.zip_code) == 5):
                 raise ChangeRefused("activation needs params.zip_code, a 5-digit ZIP")
             after["rate_plan"] = params.rate_plan
             return PlannedChange(CarrierAction.ACTIVATE, after)

@@ -26,7 +26,10 @@ def serve(
         updates["in_process_workers"] = workers_in_process
     settings = DeviceChangeSettings().model_copy(update=updates)
     uvicorn.run(
-        build_app(settings), host=settings.host, port=settings.port, log_config=None,
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
         access_log=False,
     )
 

@@ -9,11 +9,6 @@ from contextlib import asynccontextmanager
 import dramatiq
 import structlog
 from fastapi import FastAPI
-
-from device_change.adapters.db.migrate import upgrade
-from device_change.bootstrap import Container, Housekeeper, bootstrap
-from device_change.entrypoints.api.app import create_api
-from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
 from fleetops_common.telemetry import (
     instrument_fastapi,
@@ -21,6 +16,11 @@ from fleetops_common.telemetry import (
     instrument_sqlalchemy,
     setup_tracing,
 )
+
+from device_change.adapters.db.migrate import upgrade
+from device_change.bootstrap import Container, Housekeeper, bootstrap
+from device_change.entrypoints.api.app import create_api
+from device_change.settings import DeviceChangeSettings
 
 SERVICE = "device-change"
 log = structlog.get_logger(SERVICE)
@@ -50,8 +50,9 @@ def warm_up(container: Container, app: FastAPI) -> None:
                     password=s.callback_password,
                 )
             report = container.inventory_sync.sync(tenant)
-            log.info("tenant synced", tenant=tenant, devices=report.devices,
-                     rate_plans=report.rate_plans)
+            log.info(
+                "tenant synced", tenant=tenant, devices=report.devices, rate_plans=report.rate_plans
+            )
         app.state.ready = True
         log.info("ready")
     except Exception:

@@ -25,21 +25,36 @@ def declare_actors(broker: dramatiq.Broker, container: Container) -> None:
     def send_carrier_batch(batch_id: str) -> None:
         container.sender.handle(batch_id)
 
-    def poll_carrier_batch(batch_id: str, round: int = 1) -> None:  # noqa: A002 - message field
+    def poll_carrier_batch(batch_id: str, round: int = 1) -> None:
         container.poller.handle(batch_id, round)
 
     def settle_carrier_callbacks() -> None:
         container.callback_settlement.drain()
 
-    dramatiq.actor(
-        send_carrier_batch, actor_name=SEND_BATCH, queue_name=CARRIER_QUEUE, broker=broker,
-        max_retries=10, min_backoff=500, max_backoff=30_000,
+    dramatiq.actor(  # type: ignore[call-overload]
+        send_carrier_batch,
+        actor_name=SEND_BATCH,
+        queue_name=CARRIER_QUEUE,
+        broker=broker,
+        max_retries=10,
+        min_backoff=500,
+        max_backoff=30_000,
     )
-    dramatiq.actor(
-        poll_carrier_batch, actor_name=POLL_BATCH, queue_name=CARRIER_QUEUE, broker=broker,
-        max_retries=10, min_backoff=1000, max_backoff=60_000,
+    dramatiq.actor(  # type: ignore[call-overload]
+        poll_carrier_batch,
+        actor_name=POLL_BATCH,
+        queue_name=CARRIER_QUEUE,
+        broker=broker,
+        max_retries=10,
+        min_backoff=1000,
+        max_backoff=60_000,
     )
-    dramatiq.actor(
-        settle_carrier_callbacks, actor_name=SETTLE_CALLBACKS, queue_name=CALLBACK_QUEUE,
-        broker=broker, max_retries=10, min_backoff=200, max_backoff=10_000,
+    dramatiq.actor(  # type: ignore[call-overload]
+        settle_carrier_callbacks,
+        actor_name=SETTLE_CALLBACKS,
+        queue_name=CALLBACK_QUEUE,
+        broker=broker,
+        max_retries=10,
+        min_backoff=200,
+        max_backoff=10_000,
     )

@@ -1,5 +1,4 @@
 import pytest
-
 from device_change.app.callbacks import CallbackSettlement, CarrierCallbackIntake
 from device_change.app.cancel import BulkChangeCancellation
 from device_change.app.processing import CarrierBatchPoller, CarrierBatchSender, RetryPolicy
@@ -35,11 +34,15 @@ class World:
         retry = RetryPolicy(base_delay_s=0.01, reconcile_delay_s=1, first_poll_after_s=60)
         accounts = OneAccount(self.carrier)
         self.submission = BulkChangeSubmission(
-            uow_factory=self.uow, clock=self.clock,
+            uow_factory=self.uow,
+            clock=self.clock,
             policy=SubmissionPolicy(max_devices_per_request=4),
         )
         self.sender = CarrierBatchSender(
-            uow_factory=self.uow, carriers=accounts, clock=self.clock, trace=NoTrace(),
+            uow_factory=self.uow,
+            carriers=accounts,
+            clock=self.clock,
+            trace=NoTrace(),
             retry=retry,
         )
         self.poller = CarrierBatchPoller(
@@ -56,8 +59,12 @@ class World:
     def add_device(self, n, status, *, msisdn="default", tenant=TENANT):
         iccid = make_iccid(n)
         self.uow.store.devices[iccid] = Device(
-            tenant, iccid, make_imei(n), f"55500{n:05d}" if msisdn == "default" else msisdn,
-            status, "M2M_4G_1GB",
+            tenant,
+            iccid,
+            make_imei(n),
+            f"55500{n:05d}" if msisdn == "default" else msisdn,
+            status,
+            "M2M_4G_1GB",
         )
         return iccid
 

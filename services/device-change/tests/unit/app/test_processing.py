@@ -46,15 +46,23 @@ def test_lines_go_out_grouped_and_callbacks_settle_them(world):
     bulk_id = submit(world, range(1, 6))
     run_sends(world)
     assert [(a, len(ids)) for a, ids, _ in world.carrier.sent] == [
-        (CarrierAction.SUSPEND, 4), (CarrierAction.SUSPEND, 1)
+        (CarrierAction.SUSPEND, 4),
+        (CarrierAction.SUSPEND, 1),
     ]
     assert all(ln.status is LineStatus.SUBMITTED for ln in world.store.lines.values())
     assert {m.actor for m in world.store.outbox} == {POLL_BATCH}
 
     outcomes = [callback(world, "req-1", n) for n in range(1, 5)]
-    outcomes.append(callback(world, "req-2", 5, ok=False,
-                             code="UnifiedWebService.REQUEST_FAILED.DeviceNotFound",
-                             text="REQUEST_FAILED. Device not found"))
+    outcomes.append(
+        callback(
+            world,
+            "req-2",
+            5,
+            ok=False,
+            code="UnifiedWebService.REQUEST_FAILED.DeviceNotFound",
+            text="REQUEST_FAILED. Device not found",
+        )
+    )
     assert world.intake.accept(outcomes) == (5, 0)
     world.settlement.drain()
 
@@ -120,12 +128,15 @@ def test_unknown_outcome_is_reconciled_never_blindly_resent(world):
     assert batch.status is BatchStatus.SENDING
     # The carrier got it: device 1 already suspended, device 2 still pending, 3 never arrived.
     world.carrier.states = {
-        make_iccid(1): CarrierDeviceState(make_iccid(1), None, None, DeviceStatus.SUSPENDED,
-                                          "suspend", "M2M_4G_1GB", None),
-        make_iccid(2): CarrierDeviceState(make_iccid(2), None, None, None, "pending suspend",
-                                          "M2M_4G_1GB", None),
-        make_iccid(3): CarrierDeviceState(make_iccid(3), None, None, DeviceStatus.ACTIVE,
-                                          "active", "M2M_4G_1GB", None),
+        make_iccid(1): CarrierDeviceState(
+            make_iccid(1), None, None, DeviceStatus.SUSPENDED, "suspend", "M2M_4G_1GB", None
+        ),
+        make_iccid(2): CarrierDeviceState(
+            make_iccid(2), None, None, None, "pending suspend", "M2M_4G_1GB", None
+        ),
+        make_iccid(3): CarrierDeviceState(
+            make_iccid(3), None, None, DeviceStatus.ACTIVE, "active", "M2M_4G_1GB", None
+        ),
     }
     run_sends(world)  # the reconcile message
     lines = lines_by_iccid(world)
@@ -151,7 +162,7 @@ def test_cancel_stops_lines_not_yet_sent(world):
     bulk_id = submit(world, range(1, 9))  # two carrier requests of 4
     first = next(m for m in world.uow.take_outbox())
     world.sender.handle(first.payload["batch_id"])
-    bulk, cancelled = world.cancellation.cancel(tenant=TENANT, bulk_change_id=bulk_id)
+    _, cancelled = world.cancellation.cancel(tenant=TENANT, bulk_change_id=bulk_id)
     assert cancelled == 4
     counts = {s: 0 for s in LineStatus}
     for ln in world.store.lines.values():

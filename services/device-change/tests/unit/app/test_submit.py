@@ -1,5 +1,4 @@
 import pytest
-
 from device_change.app.errors import Conflict, InvalidRequest
 from device_change.app.submit import SEND_BATCH, DeviceInput, SubmitBulkChange
 from device_change.domain.bulk_change import BulkChangeStatus, LineStatus
@@ -77,8 +76,11 @@ def test_bad_params_name_the_field(world):
     assert err.value.field == "params.target_status"
     with pytest.raises(InvalidRequest) as err:
         world.submission.submit(
-            cmd([{"iccid": make_iccid(1)}], change_type=ChangeType.CHANGE_CARRIER_RATE_PLAN,
-                params={})
+            cmd(
+                [{"iccid": make_iccid(1)}],
+                change_type=ChangeType.CHANGE_CARRIER_RATE_PLAN,
+                params={},
+            )
         )
     assert err.value.field == "params.rate_plan"
 
@@ -122,8 +124,11 @@ def test_plan_change_limit_counts_this_months_changes(world):
             AuditEntry(TENANT, make_iccid(1), "change_plan", {}, {}, "x", world.clock.now())
         )
     result = world.submission.dry_run(
-        cmd([{"iccid": make_iccid(1)}, {"iccid": make_iccid(2)}],
-            change_type=ChangeType.CHANGE_CARRIER_RATE_PLAN, params={"rate_plan": "M2M_4G_5GB"})
+        cmd(
+            [{"iccid": make_iccid(1)}, {"iccid": make_iccid(2)}],
+            change_type=ChangeType.CHANGE_CARRIER_RATE_PLAN,
+            params={"rate_plan": "M2M_4G_5GB"},
+        )
     )
     assert [v.valid for v in result.lines] == [False, True]
     assert "4 times this month" in result.lines[0].reason

@@ -24,7 +24,8 @@ def test_bulk_status_follows_its_lines():
     )
     assert (
         bulk_status_from_counts(
-            {LineStatus.SUBMITTED: 1, LineStatus.SUCCEEDED: 2}, started=True,
+            {LineStatus.SUBMITTED: 1, LineStatus.SUCCEEDED: 2},
+            started=True,
             cancel_requested=False,
         )
         is BulkChangeStatus.PROCESSING
@@ -41,7 +42,8 @@ def test_bulk_status_follows_its_lines():
     )
     assert (
         bulk_status_from_counts(
-            {LineStatus.SUCCEEDED: 1, LineStatus.CANCELLED: 4}, started=True,
+            {LineStatus.SUCCEEDED: 1, LineStatus.CANCELLED: 4},
+            started=True,
             cancel_requested=True,
         )
         is BulkChangeStatus.CANCELLED

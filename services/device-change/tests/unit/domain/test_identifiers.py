@@ -1,5 +1,4 @@
 import pytest
-
 from device_change.domain.identifiers import Iccid, Imei, InvalidIdentifier, luhn_check_digit
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from device_change.domain.changes import (
     CarrierAction,
     ChangeRefused,
@@ -33,7 +32,9 @@ def test_plan_change_on_active_device_is_planned():
 def test_plan_change_is_refused_while_suspended():
     with pytest.raises(ChangeRefused, match="while SUSPENDED"):
         plan_rate_plan_change(
-            device(DeviceStatus.SUSPENDED), RatePlanChangeParams("M2M_4G_5GB"), PLANS,
+            device(DeviceStatus.SUSPENDED),
+            RatePlanChangeParams("M2M_4G_5GB"),
+            PLANS,
             plan_changes_this_month=0,
         )
 

@@ -1,5 +1,4 @@
 import pytest
-
 from device_change.domain.changes import (
     CarrierAction,
     ChangeRefused,

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from fleetops_common.auth import Principal, Role, require_principal, require_role
+from fleetops_common.problems import PROBLEM_RESPONSES
 from starlette.concurrency import run_in_threadpool
 
 from device_change.app.errors import InvalidRequest, NotFound
@@ -27,8 +29,6 @@ from device_change.entrypoints.api.schemas import (
     LinePage,
     LineVerdictOut,
 )
-from fleetops_common.auth import Principal, Role, require_principal, require_role
-from fleetops_common.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/bulk-changes", tags=["bulk changes"], responses=PROBLEM_RESPONSES)
 
@@ -120,8 +120,13 @@ def _submit(
     "",
     status_code=202,
     response_model=BulkChangeOut,
-    responses={200: {"model": DryRunOut, "description": "Dry run verdicts, or the bulk change "
-                     "an earlier request with the same Idempotency-Key created"}},
+    responses={
+        200: {
+            "model": DryRunOut,
+            "description": "Dry run verdicts, or the bulk change "
+            "an earlier request with the same Idempotency-Key created",
+        }
+    },
     summary="Submit a bulk change (or dry-run it)",
 )
 def submit_bulk_change(
@@ -129,8 +134,13 @@ def submit_bulk_change(
 ) -> JSONResponse:
     devices = [DeviceInput(**row.model_dump()) for row in body.devices]
     return _submit(
-        c, principal, change_type=body.change_type, devices=devices, params=body.params,
-        dry_run=body.dry_run, key=key,
+        c,
+        principal,
+        change_type=body.change_type,
+        devices=devices,
+        params=body.params,
+        dry_run=body.dry_run,
+        key=key,
     )
 
 
@@ -144,7 +154,9 @@ def submit_bulk_change(
 async def submit_bulk_change_csv(
     principal: Operator,
     c: Services,
-    file: Annotated[UploadFile, File(description="CSV; columns among " + ", ".join(sorted(CSV_COLUMNS)))],
+    file: Annotated[
+        UploadFile, File(description="CSV; columns among " + ", ".join(sorted(CSV_COLUMNS)))
+    ],
     change_type: Annotated[ChangeType, Form()],
     params: Annotated[str, Form(description="JSON object of parameters")] = "{}",
     dry_run: Annotated[bool, Form()] = False,
@@ -159,8 +171,14 @@ async def submit_bulk_change_csv(
     raw = await file.read()
     devices = parse_csv(raw)
     return await run_in_threadpool(
-        _submit, c, principal, change_type=change_type, devices=devices, params=parsed_params,
-        dry_run=dry_run, key=key,
+        _submit,
+        c,
+        principal,
+        change_type=change_type,
+        devices=devices,
+        params=parsed_params,
+        dry_run=dry_run,
+        key=key,
     )
 
 
@@ -175,9 +193,7 @@ def parse_csv(raw: bytes) -> list[DeviceInput]:
         raise InvalidRequest("file", "is empty; the first row must name the columns")
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
-        raise InvalidRequest(
-            "file", f"unknown column(s) {unknown}; allowed: {sorted(CSV_COLUMNS)}"
-        )
+        raise InvalidRequest("file", f"unknown column(s) {unknown}; allowed: {sorted(CSV_COLUMNS)}")
     reader.fieldnames = header
     devices: list[DeviceInput] = []
     for row_no, row in enumerate(reader, start=2):
@@ -228,7 +244,9 @@ def list_lines(
 ) -> LinePage:
     _get_bulk(c, principal, bulk_change_id)
     with c.uow_factory() as uow:
-        page = uow.bulk_changes.list_lines(bulk_change_id, status=status, limit=limit, cursor=cursor)
+        page = uow.bulk_changes.list_lines(
+            bulk_change_id, status=status, limit=limit, cursor=cursor
+        )
     return LinePage(
         items=[
             LineOut(

@@ -6,6 +6,8 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
+from fleetops_common.telemetry import link_from
 from opentelemetry import trace
 
 from device_change.adapters.thingspace.callbacks import (
@@ -15,8 +17,6 @@ from device_change.adapters.thingspace.callbacks import (
 )
 from device_change.entrypoints.api.bulk_changes import Services
 from device_change.entrypoints.api.schemas import CallbackAck
-from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
-from fleetops_common.telemetry import link_from
 
 router = APIRouter(prefix="/v1/callbacks", tags=["carrier callbacks"], responses=PROBLEM_RESPONSES)
 _tracer = trace.get_tracer("device_change.callbacks")
@@ -32,9 +32,7 @@ _tracer = trace.get_tracer("device_change.callbacks")
         "later. Duplicates are acknowledged and ignored."
     ),
 )
-def thingspace_callback(
-    body: Annotated[dict[str, Any], Body()], c: Services
-) -> CallbackAck:
+def thingspace_callback(body: Annotated[dict[str, Any], Body()], c: Services) -> CallbackAck:
     username, password = callback_credentials(body)
     expected = c.settings.callback_username, c.settings.callback_password
     if not (

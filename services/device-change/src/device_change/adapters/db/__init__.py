@@ -1,0 +1,1 @@
+"""Persistence of device-change: SQLAlchemy Core on PostgreSQL or SQLite."""

@@ -1,0 +1,1 @@
+"""ThingSpace Connectivity Management: the carrier adapter."""
