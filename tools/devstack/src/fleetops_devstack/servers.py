@@ -17,7 +17,9 @@ def free_port() -> int:
 
 
 class ServerThread:
-    def __init__(self, app: Any, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "on") -> None:
+    def __init__(
+        self, app: Any, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "on"
+    ) -> None:
         self.port = port or free_port()
         config = uvicorn.Config(
             app,
