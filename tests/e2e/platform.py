@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
 from device_change.entrypoints.runtime import build_app
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.auth import TokenService

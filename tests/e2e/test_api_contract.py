@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import pytest
+
 from fleetops_common.auth import TokenService
 
 from .platform import running_platform

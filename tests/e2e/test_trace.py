@@ -3,9 +3,10 @@
 import time
 
 import pytest
-from fleetops_common.telemetry import setup_tracing
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+
+from fleetops_common.telemetry import setup_tracing
 
 from .platform import running_platform
 

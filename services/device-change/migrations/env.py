@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+
 from device_change.adapters.db.engine import make_engine
 from device_change.adapters.db.tables import metadata
 

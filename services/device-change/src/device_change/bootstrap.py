@@ -10,9 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-from fleetops_common.auth import TokenService
-from fleetops_common.queue import DeliveryLimit, make_broker, replay
-from fleetops_common.telemetry import inject_traceparent
 from sqlalchemy.engine import Engine
 
 from device_change.adapters.db.delivery_log import SqlDeliveryLog
@@ -28,6 +25,9 @@ from device_change.app.ports import CarrierAccount, CarrierGateway, RateLimiter
 from device_change.app.processing import CarrierBatchPoller, CarrierBatchSender, RetryPolicy
 from device_change.app.submit import BulkChangeSubmission, SubmissionPolicy
 from device_change.settings import DeviceChangeSettings
+from fleetops_common.auth import TokenService
+from fleetops_common.queue import DeliveryLimit, make_broker, replay
+from fleetops_common.telemetry import inject_traceparent
 
 
 class SystemClock:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fleetops_common.settings import CommonSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from device_change.adapters.thingspace.settings import ThingSpaceSettings
+from fleetops_common.settings import CommonSettings
 
 
 class DeviceChangeSettings(CommonSettings):

@@ -9,6 +9,11 @@ from contextlib import asynccontextmanager
 import dramatiq
 import structlog
 from fastapi import FastAPI
+
+from device_change.adapters.db.migrate import upgrade
+from device_change.bootstrap import Container, Housekeeper, bootstrap
+from device_change.entrypoints.api.app import create_api
+from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
 from fleetops_common.telemetry import (
     instrument_fastapi,
@@ -16,11 +21,6 @@ from fleetops_common.telemetry import (
     instrument_sqlalchemy,
     setup_tracing,
 )
-
-from device_change.adapters.db.migrate import upgrade
-from device_change.bootstrap import Container, Housekeeper, bootstrap
-from device_change.entrypoints.api.app import create_api
-from device_change.settings import DeviceChangeSettings
 
 SERVICE = "device-change"
 log = structlog.get_logger(SERVICE)

@@ -1,4 +1,5 @@
 import pytest
+
 from device_change.app.callbacks import CallbackSettlement, CarrierCallbackIntake
 from device_change.app.cancel import BulkChangeCancellation
 from device_change.app.processing import CarrierBatchPoller, CarrierBatchSender, RetryPolicy

@@ -1,4 +1,5 @@
 import pytest
+
 from device_change.app.errors import Conflict, InvalidRequest
 from device_change.app.submit import SEND_BATCH, DeviceInput, SubmitBulkChange
 from device_change.domain.bulk_change import BulkChangeStatus, LineStatus

@@ -1,4 +1,5 @@
 import pytest
+
 from device_change.domain.identifiers import Iccid, Imei, InvalidIdentifier, luhn_check_digit
 
 

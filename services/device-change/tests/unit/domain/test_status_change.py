@@ -1,4 +1,5 @@
 import pytest
+
 from device_change.domain.changes import (
     CarrierAction,
     ChangeRefused,

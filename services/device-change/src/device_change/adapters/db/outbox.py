@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetops_common.telemetry import context_from
 from opentelemetry import context as otel_context
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from device_change.adapters.db import tables as t
+from fleetops_common.telemetry import context_from
 
 Send = Callable[[str, dict[str, Any], int], None]
 

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from fleetops_common.auth import Principal, Role, require_role
-from fleetops_common.problems import PROBLEM_RESPONSES
 
 from device_change.app.errors import NotFound
 from device_change.entrypoints.api.bulk_changes import Services
 from device_change.entrypoints.api.schemas import DeadLetterOut
+from fleetops_common.auth import Principal, Role, require_role
+from fleetops_common.problems import PROBLEM_RESPONSES
 
 health = APIRouter(tags=["health"])
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)

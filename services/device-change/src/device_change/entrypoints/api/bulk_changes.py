@@ -9,8 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from fleetops_common.auth import Principal, Role, require_principal, require_role
-from fleetops_common.problems import PROBLEM_RESPONSES
 from starlette.concurrency import run_in_threadpool
 
 from device_change.app.errors import InvalidRequest, NotFound
@@ -29,6 +27,8 @@ from device_change.entrypoints.api.schemas import (
     LinePage,
     LineVerdictOut,
 )
+from fleetops_common.auth import Principal, Role, require_principal, require_role
+from fleetops_common.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/bulk-changes", tags=["bulk changes"], responses=PROBLEM_RESPONSES)
 

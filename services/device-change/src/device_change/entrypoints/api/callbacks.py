@@ -6,8 +6,6 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
-from fleetops_common.telemetry import link_from
 from opentelemetry import trace
 
 from device_change.adapters.thingspace.callbacks import (
@@ -17,6 +15,8 @@ from device_change.adapters.thingspace.callbacks import (
 )
 from device_change.entrypoints.api.bulk_changes import Services
 from device_change.entrypoints.api.schemas import CallbackAck
+from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
+from fleetops_common.telemetry import link_from
 
 router = APIRouter(prefix="/v1/callbacks", tags=["carrier callbacks"], responses=PROBLEM_RESPONSES)
 _tracer = trace.get_tracer("device_change.callbacks")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fleetops_common.auth import Principal, Role, require_principal, require_role
-from fleetops_common.problems import PROBLEM_RESPONSES
 
 from device_change.app.errors import NotFound
 from device_change.domain.device import Device, DeviceStatus
@@ -19,6 +17,8 @@ from device_change.entrypoints.api.schemas import (
     RatePlanOut,
     SyncOut,
 )
+from fleetops_common.auth import Principal, Role, require_principal, require_role
+from fleetops_common.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["inventory"], responses=PROBLEM_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_principal)]

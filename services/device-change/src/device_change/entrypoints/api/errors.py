@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fleetops_common.problems import InvalidParam, Problem, install_problem_handlers
 
 from device_change.app.errors import Conflict, InvalidRequest, NotFound, UseCaseError
+from fleetops_common.problems import InvalidParam, Problem, install_problem_handlers
 
 
 def problem_for(exc: UseCaseError) -> Problem:
