@@ -676,16 +676,12 @@ class SqlAlchemyCallbackInbox:
             }
             for o in outcomes
         ]
-        stmt = _insert_for(self.conn, t.carrier_callbacks).on_conflict_do_nothing()
-        result = self.conn.execute(stmt, rows)
-        return int(result.rowcount or 0) if len(rows) == 1 else self._count_new(result, rows)
-
-    def _count_new(self, result: Any, rows: list[dict[str, Any]]) -> int:
-        return (
-            int(result.rowcount)
-            if result.rowcount is not None and result.rowcount >= 0
-            else len(rows)
+        stmt = (
+            _insert_for(self.conn, t.carrier_callbacks)
+            .on_conflict_do_nothing()
+            .returning(t.carrier_callbacks.c.id)
         )
+        return len(self.conn.execute(stmt, rows).all())
 
     def claim(self, limit: int) -> list[tuple[int, CarrierDeviceOutcome]]:
         q = (
