@@ -311,9 +311,12 @@ class CarrierBatchSender:
         account.rate_limiter.acquire()
         try:
             request_id = account.gateway.submit(action, refs, args)
-        except (CarrierThrottled, CarrierUnavailable) as exc:
-            hint = exc.retry_after_s if isinstance(exc, CarrierThrottled) else None
-            self._send_later(batch_id, attempt, str(exc), hint)
+        except CarrierThrottled as exc:
+            # Flow control, not failure: it never uses up the batch's attempts.
+            self._send_later(batch_id, None, str(exc), exc.retry_after_s)
+            return
+        except CarrierUnavailable as exc:
+            self._send_later(batch_id, attempt, str(exc), None)
             return
         except CarrierRejected as exc:
             self._fail_batch(batch_id, describe_fault(exc.code, exc.message))
@@ -348,17 +351,20 @@ class CarrierBatchSender:
             )
             uow.commit()
 
-    def _send_later(self, batch_id: str, attempt: int, error: str, hint: float | None) -> None:
+    def _send_later(
+        self, batch_id: str, attempt: int | None, error: str, hint: float | None
+    ) -> None:
+        """Back to PLANNED and send again later; `attempt` None means it does not count."""
         with self._uow_factory() as uow:
             repo = uow.bulk_changes
             batch = repo.get_batch(batch_id, lock=True)
             if batch is None or batch.status is not BatchStatus.SENDING:
                 return
-            if attempt >= self._retry.max_send_attempts:
+            if attempt is not None and attempt >= self._retry.max_send_attempts:
                 uow.commit()
                 self._fail_batch(batch_id, f"carrier unavailable after {attempt} attempts: {error}")
                 return
-            delay = self._retry.backoff_s(attempt, hint)
+            delay = self._retry.backoff_s(attempt or batch.attempts, hint)
             batch.status = BatchStatus.PLANNED
             batch.next_attempt_at = _now(self._clock) + timedelta(seconds=delay)
             repo.save_batch(batch)
