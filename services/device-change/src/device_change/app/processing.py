@@ -365,6 +365,14 @@ class CarrierBatchSender:
                 self._fail_batch(batch_id, f"carrier unavailable after {attempt} attempts: {error}")
                 return
             delay = self._retry.backoff_s(attempt or batch.attempts, hint)
+            if attempt is None:  # throttled: the carrier refused it unseen, give it back
+                batch.attempts = max(batch.attempts - 1, 0)
+                lines = [
+                    ln for ln in repo.lines_of_batch(batch_id) if ln.status is LineStatus.PENDING
+                ]
+                for line in lines:
+                    line.attempts = max(line.attempts - 1, 0)
+                repo.save_lines(lines)
             batch.status = BatchStatus.PLANNED
             batch.next_attempt_at = _now(self._clock) + timedelta(seconds=delay)
             repo.save_batch(batch)

@@ -208,3 +208,16 @@ def test_local_only_change_needs_no_carrier(world):
     assert world.carrier.sent == []
     assert world.store.devices[make_iccid(n)].status is DeviceStatus.INVENTORY
     assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED
+
+
+def test_throttled_sends_do_not_use_up_attempts(world):
+    from device_change.app.ports import CarrierUnavailable
+
+    submit(world, [1])
+    # Ten refusals for rate, then one 5xx: still far from the attempt limit.
+    world.carrier.script = [CarrierThrottled("429")] * 10 + [CarrierUnavailable("503")]
+    for _ in range(12):
+        run_sends(world)
+    line = lines_by_iccid(world)[make_iccid(1)]
+    assert line.status is LineStatus.SUBMITTED
+    assert line.attempts == 2  # the 503 and the send that got through
