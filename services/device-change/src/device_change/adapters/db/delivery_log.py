@@ -8,39 +8,33 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
-from device_change.adapters.db import repositories
 from device_change.adapters.db import tables as t
+from device_change.adapters.db._shared import insert_for
 
 
 class SqlDeliveryLog:
+    """`fleetops_common.queue.DeliveryLog` in the database; each call is its own transaction."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def record_delivery(self, message_id: str, *, queue: str, actor: str) -> int:
+        """Count one more delivery of this message; returns the count so far."""
         now = datetime.now(UTC)
         with self._engine.connect() as conn, conn.begin():
-            stmt = repositories._insert_for(conn, t.delivery_log)
+            stmt = insert_for(conn, t.delivery_log)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["message_id"],
                 set_={"deliveries": t.delivery_log.c.deliveries + 1, "updated_at": now},
-            )
-            conn.execute(
-                stmt,
-                {
-                    "message_id": message_id,
-                    "queue": queue,
-                    "actor": actor,
-                    "deliveries": 1,
-                    "updated_at": now,
-                },
-            )
-            return int(
-                conn.execute(
-                    select(t.delivery_log.c.deliveries).where(
-                        t.delivery_log.c.message_id == message_id
-                    )
-                ).scalar_one()
-            )
+            ).returning(t.delivery_log.c.deliveries)
+            row = {
+                "message_id": message_id,
+                "queue": queue,
+                "actor": actor,
+                "deliveries": 1,
+                "updated_at": now,
+            }
+            return int(conn.execute(stmt, row).scalar_one())
 
     def dead_letter(
         self,

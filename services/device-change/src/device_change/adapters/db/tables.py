@@ -1,4 +1,8 @@
-"""The device-change schema (Alembic migrations create it; tests never call create_all)."""
+"""The device-change schema as SQLAlchemy Core tables.
+
+Alembic's migrations create it (tests included; nothing calls `create_all`), and a test
+checks that the migrations and these tables agree.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ devices = Table(
     Column("rate_plan", String(64)),
     Column("account_name", String(64)),
     Column("updated_at", TS),
+    Column("created_at", TS),  # added in 0002; rows synced before it have none
     Index("ix_devices_tenant_msisdn", "tenant", "msisdn"),
     Index("ix_devices_tenant_iccid", "tenant", "iccid"),
 )
@@ -149,7 +154,13 @@ outbox = Table(
     Column("traceparent", String(128)),
     Column("created_at", TS, nullable=False),
     Column("sent_at", TS),
-    Index("ix_outbox_unsent", "sent_at", "id"),
+)
+# Partial: the relay scans only what is unsent, however many rows were ever sent.
+Index(
+    "ix_outbox_unsent",
+    outbox.c.id,
+    postgresql_where=outbox.c.sent_at.is_(None),
+    sqlite_where=outbox.c.sent_at.is_(None),
 )
 
 carrier_callbacks = Table(
@@ -162,8 +173,14 @@ carrier_callbacks = Table(
     Column("body", Json, nullable=False),
     Column("received_at", TS, nullable=False),
     Column("processed_at", TS),
+    # A callback the carrier repeats (same request, device and outcome) is stored once.
     UniqueConstraint("request_id", "iccid", "outcome", name="uq_carrier_callbacks_key"),
-    Index("ix_carrier_callbacks_unprocessed", "processed_at", "id"),
+)
+Index(
+    "ix_carrier_callbacks_unprocessed",
+    carrier_callbacks.c.id,
+    postgresql_where=carrier_callbacks.c.processed_at.is_(None),
+    sqlite_where=carrier_callbacks.c.processed_at.is_(None),
 )
 
 delivery_log = Table(

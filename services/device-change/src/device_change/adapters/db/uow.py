@@ -1,21 +1,25 @@
-"""The unit of work: one connection and transaction per `with` block."""
+"""The unit of work: one connection and one transaction per `with` block.
+
+Leaving the block without `commit()` rolls back. The transaction begins lazily at the first
+statement (on SQLite as `BEGIN IMMEDIATE`, see `engine.py`), and again after each commit, so
+a block that commits and then waits on the carrier holds no lock while it waits.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.engine import Connection, Engine
 
-from device_change.adapters.db.repositories import (
-    SqlAlchemyAuditLog,
-    SqlAlchemyBulkChangeRepository,
-    SqlAlchemyCallbackInbox,
-    SqlAlchemyDeviceRepository,
-    SqlAlchemyOutbox,
-    SqlAlchemyRatePlanRepository,
-)
+from device_change.adapters.db.audit import SqlAlchemyAuditLog
+from device_change.adapters.db.bulk_changes import SqlAlchemyBulkChangeRepository
+from device_change.adapters.db.devices import SqlAlchemyDeviceRepository
+from device_change.adapters.db.inbox import SqlAlchemyCallbackInbox
+from device_change.adapters.db.outbox import SqlAlchemyOutbox
+from device_change.adapters.db.plans import SqlAlchemyRatePlanRepository
 from device_change.app.ports import (
     AuditLog,
     BulkChangeRepository,
@@ -25,8 +29,11 @@ from device_change.app.ports import (
     RatePlanRepository,
 )
 
+log = logging.getLogger(__name__)
+
 
 class SqlAlchemyUnitOfWork:
+    # Typed by port: the UnitOfWork protocol's attributes are settable, hence invariant.
     devices: DeviceRepository
     plans: RatePlanRepository
     bulk_changes: BulkChangeRepository
@@ -48,14 +55,15 @@ class SqlAlchemyUnitOfWork:
         self._wrote_outbox = False
 
     def __enter__(self) -> Self:
-        self._conn = self._engine.connect()
-        self._conn.begin()
-        self.devices = SqlAlchemyDeviceRepository(self._conn)
-        self.plans = SqlAlchemyRatePlanRepository(self._conn)
-        self.bulk_changes = SqlAlchemyBulkChangeRepository(self._conn)
-        self.audit = SqlAlchemyAuditLog(self._conn)
-        self.outbox = SqlAlchemyOutbox(self._conn, self._traceparent, on_add=self._outbox_written)
-        self.inbox = SqlAlchemyCallbackInbox(self._conn)
+        conn = self._conn = self._engine.connect()
+        self.devices = SqlAlchemyDeviceRepository(conn)
+        self.plans = SqlAlchemyRatePlanRepository(conn)
+        self.bulk_changes = SqlAlchemyBulkChangeRepository(conn)
+        self.audit = SqlAlchemyAuditLog(conn)
+        self.outbox = SqlAlchemyOutbox(
+            conn, traceparent=self._traceparent, on_add=self._outbox_written
+        )
+        self.inbox = SqlAlchemyCallbackInbox(conn)
         return self
 
     def __exit__(
@@ -64,32 +72,42 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._conn is not None
+        conn = self._connection()
         try:
-            if self._conn.in_transaction():
-                self._conn.rollback()
+            if conn.in_transaction():
+                conn.rollback()
         finally:
-            self._conn.close()
+            conn.close()
             self._conn = None
+            self._wrote_outbox = False
+
+    def commit(self) -> None:
+        """Commit; then, if messages were written, run `on_commit` (flush the outbox now)."""
+        self._connection().commit()
+        if self._wrote_outbox and self._on_commit is not None:
+            self._wrote_outbox = False
+            try:
+                self._on_commit()
+            except Exception:
+                # The commit stands and the rows stay unsent: the periodic sweep relays them.
+                log.exception("on_commit hook failed; the outbox sweep will retry")
+
+    def rollback(self) -> None:
+        self._connection().rollback()
+        self._wrote_outbox = False
 
     def _outbox_written(self) -> None:
         self._wrote_outbox = True
 
-    def commit(self) -> None:
-        assert self._conn is not None
-        self._conn.commit()
-        if self._wrote_outbox and self._on_commit is not None:
-            self._wrote_outbox = False
-            self._on_commit()
-        self._conn.begin()
-
-    def rollback(self) -> None:
-        assert self._conn is not None
-        self._conn.rollback()
-        self._conn.begin()
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._conn
 
 
 class SqlAlchemyUnitOfWorkFactory:
+    """Makes a fresh unit of work per call; `on_commit` runs after commits that wrote messages."""
+
     def __init__(
         self,
         engine: Engine,
