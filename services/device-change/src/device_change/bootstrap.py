@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -179,14 +178,14 @@ def bootstrap(
         ),
         cancellation=BulkChangeCancellation(uow_factory=uow_factory, clock=clock),
         inventory_sync=InventorySync(uow_factory=uow_factory, carriers=directory),
-        callback_intake=CarrierCallbackIntake(uow_factory=uow_factory, wake_settler=lambda: None),
+        # The container is what coalesces wake-ups; it exists by the time a callback arrives.
+        callback_intake=CarrierCallbackIntake(
+            uow_factory=uow_factory, wake_settler=lambda: container.wake_settler()
+        ),
         callback_settlement=CallbackSettlement(uow_factory=uow_factory, clock=clock),
         tokens=TokenService(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         ),
-    )
-    container.callback_intake = CarrierCallbackIntake(
-        uow_factory=uow_factory, wake_settler=container.wake_settler
     )
     from device_change.entrypoints.workers import declare_actors
 
@@ -220,6 +219,3 @@ class Housekeeper:
                     task()
                 except Exception:  # keep sweeping; the next round retries
                     log.exception("housekeeping task failed", task=getattr(task, "__name__", "?"))
-
-
-Task = Callable[[], object]

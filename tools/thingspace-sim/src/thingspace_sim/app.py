@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from thingspace_sim.config import Faults, SimConfig
 from thingspace_sim.delivery import CallbackDelivery
-from thingspace_sim.fleet import PLANS
+from thingspace_sim.fleet import PLANS, SimDevice
 from thingspace_sim.state import PREFIX, SimState
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -166,23 +166,36 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
     async def list_devices(request: Request) -> JSONResponse:
         body = await request.json() if await request.body() else {}
         account = body.get("accountName")
-        devices = [d for d in state.devices.values() if not account or d.account == account]
         single = body.get("deviceId")
-        if single:
-            value = str(single.get("id"))
-            devices = [d for d in devices if value in (d.iccid, d.imei, d.msisdn)]
-        if body.get("currentState"):
-            devices = [d for d in devices if d.state == str(body["currentState"]).lower()]
-        if body.get("servicePlan"):
-            devices = [d for d in devices if d.plan == body["servicePlan"]]
-        devices.sort(key=lambda d: d.iccid)
-        if body.get("largestDeviceIdSeen"):
-            devices = [d for d in devices if d.iccid > str(body["largestDeviceIdSeen"])]
+        wanted_state = str(body.get("currentState") or "").lower()
+        wanted_plan = body.get("servicePlan")
+        value = str(single.get("id")) if single else None
+
+        def matches(d: SimDevice) -> bool:
+            return (
+                (not account or d.account == account)
+                and (value is None or value in (d.iccid, d.imei, d.msisdn))
+                and (not wanted_state or d.state == wanted_state)
+                and (not wanted_plan or d.plan == wanted_plan)
+            )
+
         size = min(
             int(body.get("maxNumberOfDevices") or config.max_list_page_size),
             config.max_list_page_size,
         )
-        page, more = devices[:size], len(devices) > size
+        if value is not None and value in state.devices:
+            candidates: Iterable[SimDevice] = [state.devices[value]]
+        else:
+            candidates = state.devices_after(str(body.get("largestDeviceIdSeen") or ""))
+        page: list[SimDevice] = []
+        more = False
+        for device in candidates:
+            if not matches(device):
+                continue
+            if len(page) == size:
+                more = True
+                break
+            page.append(device)
         answer = {"hasMoreData": more, "devices": [state.device_json(d) for d in page]}
         if page:
             answer[config.last_seen_field] = page[-1].iccid
@@ -264,16 +277,16 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
                     }
                 )
                 continue
-            from thingspace_sim.fleet import SimDevice
-
-            state.devices[iccid] = SimDevice(
-                iccid=iccid,
-                imei=ids.get("imei", ""),
-                msisdn=None,
-                state="pre-active",
-                plan=PLANS[0]["code"],
-                account=body.get("accountName") or config.account_name,
-                created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            state.add_device(
+                SimDevice(
+                    iccid=iccid,
+                    imei=ids.get("imei", ""),
+                    msisdn=None,
+                    state="pre-active",
+                    plan=PLANS[0]["code"],
+                    account=body.get("accountName") or config.account_name,
+                    created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
             )
             out.append({"deviceIds": entry.get("deviceIds"), "response": "Success"})
         return JSONResponse(out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,6 +144,7 @@ class SimState:
             c.fleet_size, seed=c.seed, account=c.account_name
         )
         self.imeis = {d.imei for d in self.devices.values()}
+        self._order: list[str] | None = None  # ICCIDs sorted, rebuilt when they change
         self.plans = {p["code"]: p for p in PLANS}
         self.requests: dict[str, SimRequest] = {}
         self.callbacks: dict[tuple[str, str], dict[str, str]] = {}
@@ -150,6 +153,20 @@ class SimState:
         self.sessions: dict[str, float] = {}
         self.failed_logins = 0
         self.stats = Stats()
+
+    def add_device(self, device: SimDevice) -> None:
+        self.devices[device.iccid] = device
+        self.imeis.add(device.imei)
+        self._order = None
+
+    def devices_after(self, iccid: str) -> Iterator[SimDevice]:
+        """Devices in ICCID order after `iccid` (paging by largestDeviceIdSeen)."""
+        if self._order is None:
+            self._order = sorted(self.devices)
+        for key in self._order[bisect.bisect_right(self._order, iccid) :]:
+            device = self.devices.get(key)
+            if device is not None:
+                yield device
 
     # ---- rules ---------------------------------------------------------------------
 
@@ -307,6 +324,7 @@ class SimState:
                 del self.devices[old_iccid]
                 device.iccid = apply["iccid"]
                 self.devices[device.iccid] = device
+                self._order = None
             device.applied_changes += 1
             self.stats.changes_applied += 1
             self.stats.changed[old_iccid] = self.stats.changed.get(old_iccid, 0) + 1

@@ -566,7 +566,7 @@ class CarrierBatchPoller:
             for o in outcomes
         ]
         with self._uow_factory() as uow:
-            report = self._settler.settle(uow, outcomes, source="request status poll")
+            self._settler.settle(uow, outcomes, source="request status poll")
             still_open = uow.bulk_changes.open_line_count(batch_id)
             if still_open:
                 age = (
@@ -588,7 +588,6 @@ class CarrierBatchPoller:
                         )
                     )
             uow.commit()
-        del report
 
     def _give_up(self, uow: UnitOfWork, batch_id: str, age_s: float) -> None:
         lines = [

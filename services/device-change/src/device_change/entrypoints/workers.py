@@ -31,30 +31,19 @@ def declare_actors(broker: dramatiq.Broker, container: Container) -> None:
     def settle_carrier_callbacks() -> None:
         container.callback_settlement.drain()
 
-    dramatiq.actor(  # type: ignore[call-overload]
-        send_carrier_batch,
-        actor_name=SEND_BATCH,
-        queue_name=CARRIER_QUEUE,
-        broker=broker,
-        max_retries=10,
-        min_backoff=500,
-        max_backoff=30_000,
-    )
-    dramatiq.actor(  # type: ignore[call-overload]
-        poll_carrier_batch,
-        actor_name=POLL_BATCH,
-        queue_name=CARRIER_QUEUE,
-        broker=broker,
-        max_retries=10,
-        min_backoff=1000,
-        max_backoff=60_000,
-    )
-    dramatiq.actor(  # type: ignore[call-overload]
-        settle_carrier_callbacks,
-        actor_name=SETTLE_CALLBACKS,
-        queue_name=CALLBACK_QUEUE,
-        broker=broker,
-        max_retries=10,
-        min_backoff=200,
-        max_backoff=10_000,
-    )
+    # actor, name, queue, min/max backoff (ms) of Dramatiq's own retries
+    declared = [
+        (send_carrier_batch, SEND_BATCH, CARRIER_QUEUE, 500, 30_000),
+        (poll_carrier_batch, POLL_BATCH, CARRIER_QUEUE, 1000, 60_000),
+        (settle_carrier_callbacks, SETTLE_CALLBACKS, CALLBACK_QUEUE, 200, 10_000),
+    ]
+    for fn, name, queue, min_backoff, max_backoff in declared:
+        dramatiq.actor(  # type: ignore[call-overload]
+            fn,
+            actor_name=name,
+            queue_name=queue,
+            broker=broker,
+            max_retries=10,
+            min_backoff=min_backoff,
+            max_backoff=max_backoff,
+        )

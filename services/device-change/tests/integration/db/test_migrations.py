@@ -15,8 +15,6 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("dialect", ["main", "sqlite"])
 def test_migrations_go_up_down_and_up_again(dialect, database_url, fresh_database):
     server = "sqlite://" if dialect == "sqlite" else database_url
-    if dialect == "main" and database_url.startswith("sqlite"):
-        pytest.skip("the session database is SQLite already")
     with fresh_database(server) as url:
         upgrade(url)
         downgrade(url, "0001")

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from device_change.app.errors import InvalidRequest, NotFound
+from device_change.app.ports import UnitOfWork
 from device_change.app.submit import DeviceInput, SubmitBulkChange
 from device_change.bootstrap import Container
 from device_change.domain.bulk_change import BulkChange, LineStatus
@@ -53,9 +54,9 @@ def container(request: Request) -> Container:
 Services = Annotated[Container, Depends(container)]
 
 
-def bulk_out(c: Container, bulk: BulkChange) -> BulkChangeOut:
-    with c.uow_factory() as uow:
-        counts = uow.bulk_changes.line_counts(bulk.id)
+def bulk_out(uow: UnitOfWork, bulk: BulkChange) -> BulkChangeOut:
+    """The public view of a bulk change, counts read in the caller's unit of work."""
+    counts = uow.bulk_changes.line_counts(bulk.id)
     return BulkChangeOut(
         id=bulk.id,
         status=bulk.status,
@@ -108,7 +109,8 @@ def _submit(
         )
         return JSONResponse(out.model_dump(mode="json"), status_code=200)
     submitted = c.submission.submit(cmd)
-    body = bulk_out(c, submitted.bulk_change).model_dump(mode="json")
+    with c.uow_factory() as uow:
+        body = bulk_out(uow, submitted.bulk_change).model_dump(mode="json")
     return JSONResponse(
         body,
         status_code=202 if submitted.created else 200,
@@ -217,12 +219,12 @@ def list_bulk_changes(
 ) -> BulkChangePage:
     with c.uow_factory() as uow:
         page = uow.bulk_changes.list_bulk_changes(principal.tenant, limit=limit, cursor=cursor)
-    return BulkChangePage(items=[bulk_out(c, b) for b in page.items], next_cursor=page.next_cursor)
+        items = [bulk_out(uow, b) for b in page.items]
+    return BulkChangePage(items=items, next_cursor=page.next_cursor)
 
 
-def _get_bulk(c: Container, principal: Principal, bulk_change_id: str) -> BulkChange:
-    with c.uow_factory() as uow:
-        bulk = uow.bulk_changes.get(principal.tenant, bulk_change_id)
+def _get_bulk(uow: UnitOfWork, principal: Principal, bulk_change_id: str) -> BulkChange:
+    bulk = uow.bulk_changes.get(principal.tenant, bulk_change_id)
     if bulk is None:
         raise NotFound(f"no bulk change {bulk_change_id} for tenant {principal.tenant}")
     return bulk
@@ -230,7 +232,8 @@ def _get_bulk(c: Container, principal: Principal, bulk_change_id: str) -> BulkCh
 
 @router.get("/{bulk_change_id}", response_model=BulkChangeOut, summary="Status and counts")
 def get_bulk_change(bulk_change_id: str, principal: Viewer, c: Services) -> BulkChangeOut:
-    return bulk_out(c, _get_bulk(c, principal, bulk_change_id))
+    with c.uow_factory() as uow:
+        return bulk_out(uow, _get_bulk(uow, principal, bulk_change_id))
 
 
 @router.get("/{bulk_change_id}/lines", response_model=LinePage, summary="Device lines, paged")
@@ -242,8 +245,8 @@ def list_lines(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> LinePage:
-    _get_bulk(c, principal, bulk_change_id)
     with c.uow_factory() as uow:
+        _get_bulk(uow, principal, bulk_change_id)
         page = uow.bulk_changes.list_lines(
             bulk_change_id, status=status, limit=limit, cursor=cursor
         )
@@ -272,4 +275,5 @@ def cancel_bulk_change(
     bulk_change_id: str, principal: Operator, c: Services, response: Response
 ) -> CancelOut:
     bulk, cancelled = c.cancellation.cancel(tenant=principal.tenant, bulk_change_id=bulk_change_id)
-    return CancelOut(bulk_change=bulk_out(c, bulk), cancelled_lines=cancelled)
+    with c.uow_factory() as uow:
+        return CancelOut(bulk_change=bulk_out(uow, bulk), cancelled_lines=cancelled)
