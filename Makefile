@@ -16,7 +16,7 @@ $(UV):
 	@python3 -m venv $(TOOLS)
 	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml
+.venv/.synced: $(UV) uv.lock pyproject.toml */*/pyproject.toml
 	@$(UV) sync --frozen --all-packages --quiet
 	@touch $@
 
@@ -42,7 +42,8 @@ lint: env ## ruff and the architecture contracts
 	@$(RUN) lint-imports
 
 typecheck: env ## mypy (strict on domain, app and libs)
-	@$(RUN) mypy libs/fleetops-common/src services/device-change/src tools/thingspace-sim/src tools/devstack/src
+	@$(RUN) mypy libs/fleetops-common/src services/device-change/src services/iot-sync/src \
+		tools/thingspace-sim/src tools/arm-sim/src tools/devstack/src
 
 unit: env ## unit tests only (fast)
 	@$(RUN) pytest -q -m "not integration and not e2e"

@@ -1,0 +1,1 @@
+"""iot-sync: the hub between battery-swap stations, ARM and the customer."""

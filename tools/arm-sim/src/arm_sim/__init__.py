@@ -1,0 +1,1 @@
+"""A faithful simulator of the ARM asset-inventory API, with fault injection."""
