@@ -53,6 +53,7 @@ class Signal:
     reply_to: str | None = None  # MQTT v5 response topic, when the caller gave one
     region: str | None = None  # dt/ topics carry region and site
     site: str | None = None
+    expires_at: datetime | None = None  # from the v5 message expiry or the envelope's `expiry`
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,407 @@
+"""Signals from the broker, in batches, acknowledged only after the handler has returned.
+
+Threads: paho's network thread only queues what arrives; one batching worker decodes, calls
+the handler and sends the PUBACKs. A batch closes at `batch_max_size`, after
+`batch_max_wait_s`, or as soon as it holds as many messages as the broker lets us have
+unacknowledged (v5: our Receive Maximum; 3.1.1: the broker's in-flight limit), since no
+further message can arrive before we ack.
+
+Delivery guarantee (QoS 1, persistent session): a message is acked only after the handler
+returned for its batch. If the handler raises, nothing of that batch is acked and the
+consumer drops the connection and reconnects (after a backoff that grows with consecutive
+failures): a broker resends unacknowledged QoS 1 messages only when the session resumes on
+a new connection, never on the same one. Messages already received on the old connection are
+discarded unacked, as the broker sends them again. So the handler sees a message at least
+once and must be idempotent (the envelope `id` is the deduplication key).
+
+Mosquitto keeps a disconnected session's messages up to its `max_queued_messages` (default
+1000) and drops the rest: production brokers need that raised. amqtt loses a message whose
+PUBACK does not come within 5 s and does not resend unacked messages on reconnect (see
+fleetops_devstack.mqtt_broker).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from opentelemetry import trace
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from fleetops_common.telemetry import context_from
+from iot_sync.adapters.mqtt.envelope import EnvelopeCodec, V5Properties, new_properties
+from iot_sync.adapters.mqtt.settings import MqttSettings
+from iot_sync.adapters.mqtt.topics import TopicScheme, shared
+from iot_sync.adapters.mqtt.tracing import traceparent_of
+from iot_sync.app.signals import MalformedSignal, Signal
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("iot_sync.adapters.mqtt")
+
+SignalBatchHandler = Callable[[Sequence[Signal | MalformedSignal]], None]
+_STOP = object()
+_MAX_LINKS = 128
+
+
+class MqttConnectError(RuntimeError):
+    """The broker could not be reached or refused us within the connect timeout."""
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    received: int = 0  # counted on the network thread
+    acked: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    discarded_stale: int = 0  # received on a connection that is gone: the broker resends them
+    connects: int = 0
+
+
+def new_client(
+    settings: MqttSettings, *, client_id: str, manual_ack: bool, persistent: bool = True
+) -> mqtt.Client:
+    """A paho client for `settings`; 3.1.1 fixes the session kind here, v5 at connect."""
+    if settings.is_v5:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+    else:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=not persistent,
+            manual_ack=manual_ack,
+        )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    client.reconnect_delay_set(
+        min_delay=settings.reconnect_min_delay_s, max_delay=settings.reconnect_max_delay_s
+    )
+    return client
+
+
+def connect_properties(settings: MqttSettings) -> Properties | None:
+    if not settings.is_v5:
+        return None
+    properties = new_properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = settings.session_expiry_s
+    properties.ReceiveMaximum = settings.receive_maximum
+    return properties
+
+
+def end_session(settings: MqttSettings, *, client_id: str | None = None) -> None:
+    """Make the broker forget a client's persistent session (subscriptions and queue)."""
+    client_id = client_id or settings.client_id
+    done = threading.Event()
+    if settings.is_v5:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        properties = new_properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 0
+    else:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        properties = None
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    client.on_connect = lambda *_: done.set()
+    if settings.is_v5:
+        client.connect(settings.host, settings.port, clean_start=True, properties=properties)
+    else:
+        client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        if not done.wait(settings.connect_timeout_s):
+            raise MqttConnectError(f"no CONNACK from {settings.host}:{settings.port}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class MqttSignalConsumer:
+    """Subscribes to every inbound topic family and feeds `handler` with decoded batches."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        handler: SignalBatchHandler,
+        *,
+        topics: TopicScheme | None = None,
+        codec: EnvelopeCodec | None = None,
+    ) -> None:
+        self._s = settings
+        self._handler = handler
+        self._topics = topics or TopicScheme(settings.topic_prefix)
+        self._codec = codec or EnvelopeCodec(
+            topics=self._topics,
+            max_payload_bytes=settings.max_payload_bytes,
+            v5=settings.is_v5,
+            message_expiry_s=settings.message_expiry_s,
+        )
+        window = settings.receive_maximum if settings.is_v5 else settings.broker_inflight_v311
+        self._batch_limit = min(settings.batch_max_size, window)
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._generation = 0  # one per connection; a message is acked on its own only
+        self._generation_lock = threading.Lock()
+        self._closing = False
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._stopped = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._failures = 0
+        self.stats = ConsumerStats()
+        self._client = new_client(settings, client_id=settings.client_id, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self, *, wait: bool = True) -> None:
+        """Connect, subscribe and start the worker; with `wait`, return once subscribed."""
+        if self._worker is not None:
+            raise RuntimeError("consumer already started")
+        self._worker = threading.Thread(
+            target=self._work, name=f"mqtt-batches-{self._s.client_id}", daemon=True
+        )
+        self._worker.start()
+        self._connect_async()
+        self._client.loop_start()
+        if wait and not self.wait_subscribed(self._s.connect_timeout_s):
+            self.stop()
+            raise MqttConnectError(
+                f"not subscribed on {self._s.host}:{self._s.port} within "
+                f"{self._s.connect_timeout_s} s"
+            )
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Finish the batch in hand, then disconnect; the broker keeps the session.
+
+        Whatever arrives meanwhile is left unacknowledged: the broker sends it again when
+        this client id next connects.
+        """
+        if self._worker is None:
+            return
+        self._closing = True
+        self._inbox.put(_STOP)
+        self._worker.join(timeout=timeout_s)
+        self._worker = None
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._stopped.set()
+
+    def __enter__(self) -> MqttSignalConsumer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def drop_connection(self) -> None:
+        """Disconnect and connect again at once; unacked messages come back (tests, ops)."""
+        with self._generation_lock:
+            self._generation += 1
+        self._connected.clear()
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._closing:
+            return
+        self._connect_async()
+        self._client.loop_start()
+
+    def _connect_async(self) -> None:
+        s = self._s
+        if s.is_v5:
+            self._client.connect_async(
+                s.host,
+                s.port,
+                keepalive=s.keepalive_s,
+                clean_start=False,
+                properties=connect_properties(s),
+            )
+        else:
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+
+    # paho callbacks (network thread) ---------------------------------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: Any,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.warning("mqtt connect refused: %s", reason_code)
+            return
+        with self._generation_lock:
+            self._generation += 1
+        self.stats.connects += 1
+        self._connected.set()
+        # subscribing again on a resumed session is harmless and heals a broker that lost it
+        group = self._s.shared_group
+        client.subscribe([(shared(f, group), 1) for f in self._topics.signal_filters()])
+        log.info(
+            "mqtt connected to %s:%s as %s (session present: %s)",
+            self._s.host,
+            self._s.port,
+            self._s.client_id,
+            flags.session_present,
+        )
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: Any,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        if not self._closing:
+            log.warning("mqtt disconnected (%s); paho reconnects with backoff", reason_code)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[Any],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("mqtt subscription refused: %s", refused)
+            return
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        if not self._closing:
+            self._inbox.put((self._generation, message))
+
+    # batching worker -------------------------------------------------------------------
+    def _work(self) -> None:
+        inbox, limit, wait = self._inbox, self._batch_limit, self._s.batch_max_wait_s
+        clock = time.monotonic
+        stopping = False
+        while not stopping:
+            item = inbox.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            deadline = clock() + wait
+            while len(batch) < limit:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    remaining = deadline - clock()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = inbox.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self._process(batch)
+            except Exception:  # a bug here must not kill the only worker
+                log.exception("mqtt batch processing failed")
+
+    def _process(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        generation = self._generation
+        messages = [message for gen, message in batch if gen == generation]
+        if len(messages) != len(batch):
+            self.stats.discarded_stale += len(batch) - len(messages)
+        if not messages:
+            return
+        received_at = datetime.now(UTC)
+        decode = self._codec.decode
+        v5 = self._s.is_v5
+        items: list[Signal | MalformedSignal] = []
+        spans: list[trace.Span] = []
+        for message in messages:
+            properties = V5Properties.from_paho(message.properties) if v5 else None
+            item = decode(message.topic, message.payload, properties, received_at=received_at)
+            if isinstance(item, Signal) and item.traceparent:
+                span = tracer.start_span(
+                    "iot-sync receive",
+                    context=context_from({"traceparent": item.traceparent}),
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "mqtt",
+                        "messaging.destination.name": message.topic,
+                        "messaging.message.id": item.message_id,
+                    },
+                )
+                spans.append(span)
+                # the handler continues the trace under this span
+                item = replace(item, traceparent=traceparent_of(span) or item.traceparent)
+            items.append(item)
+        links = [trace.Link(span.get_span_context()) for span in spans[:_MAX_LINKS]]
+        self.stats.batches += 1
+        try:
+            with tracer.start_as_current_span(
+                "iot-sync process signals",
+                kind=trace.SpanKind.CONSUMER,
+                links=links,
+                attributes={"messaging.batch.message_count": len(items)},
+            ):
+                self._handler(items)
+        except Exception as exc:
+            self.stats.failed_batches += 1
+            self._failures += 1
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR)
+                span.end()
+            log.exception(
+                "signal handler failed on a batch of %d; nothing acked, reconnecting for "
+                "redelivery",
+                len(items),
+            )
+            self._redeliver()
+            return
+        self._failures = 0
+        ack = self._client.ack
+        if generation == self._generation:
+            for message in messages:
+                ack(message.mid, message.qos)
+            self.stats.acked += len(messages)
+        for span in spans:
+            span.end()
+
+    def _redeliver(self) -> None:
+        delay = min(
+            self._s.failure_backoff_s * 2 ** (self._failures - 1),
+            self._s.reconnect_max_delay_s,
+        )
+        if self._stopped.wait(delay) or self._closing:
+            return
+        self.drop_connection()
