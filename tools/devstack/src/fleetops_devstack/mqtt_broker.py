@@ -4,14 +4,19 @@ amqtt runs on its own asyncio loop in a daemon thread, so a synchronous caller (
 launcher, a pytest fixture) can start it, wait until it accepts TCP connections, and stop it.
 
 What amqtt 0.12.1 does and does not do (checked by tools/devstack/tests/test_mqtt_broker.py):
-- MQTT 3.1.1 only: a v5 CONNECT is refused, so iot-sync must run with protocol 3.1.1 against
-  it (trace context and correlation id then ride in the JSON envelope).
+- MQTT 3.1.1 only: a v5 CONNECT without a user name is refused ("Unsupported protocol
+  version"); one with a user name is misread and gets no CONNACK at all. iot-sync must run
+  with protocol "3.1.1" against it (trace context and correlation id ride in the envelope).
 - QoS 1 publish/subscribe works; retained messages work.
-- Persistent sessions (clean_session False): subscriptions survive a reconnect and QoS 1
-  messages published while the client was away are delivered when it comes back. State lives
-  in memory only: a broker restart loses every session and retained message.
-- No shared subscriptions (`$share/...` is treated as an ordinary topic filter), so only one
-  iot-sync process may consume from it.
+- Persistent sessions (clean_session False) work only for clients that send a user name (any:
+  there is no password check) and only because "allow_anonymous" is off here: amqtt keeps
+  nothing for a session it marks anonymous, and with anonymous access on it marks every
+  session so. Then subscriptions survive a reconnect and QoS 1 messages published while the
+  client was away are delivered when it returns, with the retain flag wrongly set.
+- An unacknowledged QoS 1 message is NOT resent on reconnect, and amqtt gives up on a
+  message whose PUBACK has not come within 5 s: a handler failure loses that batch here.
+- No shared subscriptions (`$share/...` matches nothing), so one iot-sync process only.
+- State lives in memory: a broker restart loses every session and retained message.
 """
 
 from __future__ import annotations
@@ -112,6 +117,7 @@ class EmbeddedMqttBroker:
         # amqtt logs every connection at INFO and a client's abrupt close as an error
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_quiet_cancellations)
         self._stop_requested = asyncio.Event()
         self._broker = Broker(broker_config(self.host, self.port))
         await self._broker.start()
@@ -120,6 +126,14 @@ class EmbeddedMqttBroker:
             await self._stop_requested.wait()
         finally:
             await self._broker.shutdown()
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # amqtt leaves connection tasks to be cancelled at shutdown or when a client goes away
+    # mid-CONNECT; asyncio would print each as an error
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Which broker (`mqtt_broker`):
   (MQTT 3.1.1 only: tests that need v5, shared subscriptions or redelivery of unacked
   messages are skipped there, naming the missing capability).
 `amqtt_broker` is always the embedded broker, on a free port, for the tests of that path.
+`IOT_SYNC_TEST_MQTT_BROKER=amqtt` (ignored under CI) runs the laptop path next to a Mosquitto.
 
 The system Mosquitto is shared with other test runs, so each test gets its own topic prefix
 and client ids (`mqtt_settings`), and the sessions it made are ended afterwards.
@@ -64,6 +65,10 @@ def amqtt_broker() -> Iterator[Broker]:
 
 @pytest.fixture(scope="session")
 def mqtt_broker(request: pytest.FixtureRequest) -> Broker:
+    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "")
+    if forced == "amqtt" and not _under_ci():
+        broker_: Broker = request.getfixturevalue("amqtt_broker")
+        return broker_
     if accepts_connections(*MOSQUITTO, timeout=2):
         return Broker(*MOSQUITTO, "mosquitto")
     if _under_ci():
