@@ -1,0 +1,1 @@
+"""iot-sync's HTTP adapter for ARM, the asset inventory."""
