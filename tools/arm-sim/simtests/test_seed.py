@@ -47,3 +47,10 @@ def test_cli_serve_takes_host_port_sizes_and_seed():
     assert result.exit_code == 0
     for flag in ("--host", "--port", "--stations", "--slots-per-station", "--batteries", "--seed"):
         assert flag in result.output
+
+
+def test_cli_refuses_a_seed_without_free_slots():
+    result = CliRunner().invoke(
+        cli, ["serve", "--stations", "1", "--slots-per-station", "2", "--batteries", "2"]
+    )
+    assert result.exit_code == 2 and "fewer than" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from arm_sim.app import create_app
 from arm_sim.config import SimConfig
@@ -29,7 +30,11 @@ def serve(
         "batteries": batteries,
         "seed": seed,
     }
-    config = SimConfig(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    try:
+        config = SimConfig(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        typer.echo(f"arm-sim: bad settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
         create_app(config),
         host=config.host,

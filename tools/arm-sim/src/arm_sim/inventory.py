@@ -8,7 +8,7 @@ import copy
 import math
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -387,7 +387,3 @@ class Inventory:
         if asset is None:
             raise Refused(404, "ASSET_NOT_FOUND", f"no asset {asset_id}")
         return asset
-
-    def asset_ids(self) -> Iterable[str]:
-        with self._lock:
-            return list(self._asset_ids)
