@@ -1,0 +1,1 @@
+"""iot-sync's persistence: SQLAlchemy Core on PostgreSQL (psycopg 3) or SQLite."""

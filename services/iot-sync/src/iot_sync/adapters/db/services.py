@@ -1,0 +1,126 @@
+"""Customers' services and their history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from iot_sync.adapters.db import tables as t
+from iot_sync.adapters.db._shared import aware, aware_now, chunks, is_postgres
+from iot_sync.app.ports import ServiceHistoryEntry
+from iot_sync.domain.customer import SwapUsage
+from iot_sync.domain.service import Service, ServiceState
+
+
+class SqlAlchemyServiceRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, service_id: str) -> Service | None:
+        q = select(t.services).where(t.services.c.service_id == service_id)
+        if is_postgres(self.conn):
+            q = q.with_for_update()
+        row = self.conn.execute(q).mappings().first()
+        return _service(row) if row else None
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, Service]:
+        out: dict[str, Service] = {}
+        live_first = case((t.services.c.state == ServiceState.CANCELLED.value, 1), else_=0)
+        for part in chunks(list(dict.fromkeys(customer_ids))):
+            q = (
+                select(t.services)
+                .where(t.services.c.customer_id.in_(part))
+                .order_by(live_first.desc(), t.services.c.created_at, t.services.c.service_id)
+            )
+            if is_postgres(self.conn):
+                q = q.with_for_update()
+            # Later rows win: a customer's newest live service, else their newest one.
+            for row in self.conn.execute(q).mappings():
+                out[row["customer_id"]] = _service(row)
+        return out
+
+    def find(self, *, customer_id: str | None, limit: int) -> list[Service]:
+        q = select(t.services).order_by(t.services.c.service_id).limit(limit)
+        if customer_id is not None:
+            q = q.where(t.services.c.customer_id == customer_id)
+        return [_service(r) for r in self.conn.execute(q).mappings()]
+
+    def add(self, service: Service) -> None:
+        self.conn.execute(
+            t.services.insert().values(
+                created_at=service.updated_at or aware_now(), **_row(service)
+            )
+        )
+
+    def save(self, service: Service) -> None:
+        values = _row(service)
+        del values["service_id"]
+        self.conn.execute(
+            update(t.services).where(t.services.c.service_id == service.service_id).values(**values)
+        )
+
+    def add_history(self, entries: Sequence[ServiceHistoryEntry]) -> None:
+        if entries:
+            self.conn.execute(
+                t.service_history.insert(),
+                [
+                    {
+                        "service_id": e.service_id,
+                        "at": e.at,
+                        "input": e.input,
+                        "from_state": e.from_state,
+                        "to_state": e.to_state,
+                        "battery_id": e.battery_id,
+                        "cause": e.cause[:200],
+                        "actor": e.actor,
+                    }
+                    for e in entries
+                ],
+            )
+
+    def history(self, service_id: str, *, limit: int) -> list[ServiceHistoryEntry]:
+        q = (
+            select(t.service_history)
+            .where(t.service_history.c.service_id == service_id)
+            .order_by(t.service_history.c.id)
+            .limit(limit)
+        )
+        return [
+            ServiceHistoryEntry(
+                service_id=r["service_id"],
+                at=aware(r["at"]) or r["at"],
+                input=r["input"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                battery_id=r["battery_id"],
+                cause=r["cause"],
+                actor=r["actor"],
+            )
+            for r in self.conn.execute(q).mappings()
+        ]
+
+
+def _row(s: Service) -> dict[str, Any]:
+    return {
+        "service_id": s.service_id,
+        "customer_id": s.customer_id,
+        "state": s.state.value,
+        "battery_id": s.battery_id,
+        "swaps_used": s.usage.swaps,
+        "period_started_at": s.usage.period_started_at,
+        "updated_at": s.updated_at,
+    }
+
+
+def _service(row: RowMapping) -> Service:
+    return Service(
+        service_id=row["service_id"],
+        customer_id=row["customer_id"],
+        state=ServiceState(row["state"]),
+        battery_id=row["battery_id"],
+        usage=SwapUsage(row["swaps_used"], aware(row["period_started_at"])),
+        updated_at=aware(row["updated_at"]),
+    )

@@ -1,0 +1,243 @@
+"""The signal log, and per-sender ordering state (last applied seq, held-back messages)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from iot_sync.adapters.db import tables as t
+from iot_sync.adapters.db._shared import aware, chunks, insert_for, is_postgres
+from iot_sync.app.ports import HeldSignal, Page, SignalRecord, SignalResult
+from iot_sync.app.signals import Actor, Signal, SourceKind
+
+# What counts as "taken in": a redelivery of any of these is a duplicate.
+_TAKEN = [SignalResult.ACCEPTED.value, SignalResult.REJECTED.value, SignalResult.HELD.value]
+
+
+class SqlAlchemySignalLog:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for part in chunks(list(message_ids)):
+            q = select(t.signal_log.c.message_id).where(
+                t.signal_log.c.message_id.in_(part), t.signal_log.c.result.in_(_TAKEN)
+            )
+            known.update(self.conn.execute(q).scalars())
+        return known
+
+    def add(self, records: Sequence[SignalRecord]) -> None:
+        if records:
+            self.conn.execute(t.signal_log.insert(), [_row(r) for r in records])
+
+    def settle_held(self, records: Sequence[SignalRecord]) -> None:
+        if not records:
+            return
+        stmt = (
+            update(t.signal_log)
+            .where(
+                t.signal_log.c.message_id == bindparam("b_message_id"),
+                t.signal_log.c.result == SignalResult.HELD.value,
+            )
+            .values(
+                result=bindparam("b_result"),
+                reason_code=bindparam("b_reason_code"),
+                reason=bindparam("b_reason"),
+                processed_at=bindparam("b_processed_at"),
+            )
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {
+                    "b_message_id": r.message_id,
+                    "b_result": r.result.value,
+                    "b_reason_code": r.reason_code,
+                    "b_reason": r.reason,
+                    "b_processed_at": r.processed_at,
+                }
+                for r in records
+            ],
+        )
+
+    def page(
+        self, *, result: SignalResult | None, limit: int, cursor: str | None
+    ) -> Page[SignalRecord]:
+        """Newest first; the cursor is the id the previous page ended on."""
+        q = select(t.signal_log).order_by(t.signal_log.c.id.desc()).limit(limit + 1)
+        if result is not None:
+            q = q.where(t.signal_log.c.result == result.value)
+        if cursor and cursor.isdigit():
+            q = q.where(t.signal_log.c.id < int(cursor))
+        rows = list(self.conn.execute(q).mappings())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([_record(r) for r in rows], str(rows[-1]["id"]) if more and rows else None)
+
+
+def _row(r: SignalRecord) -> dict[str, Any]:
+    return {
+        "message_id": r.message_id,
+        "topic": r.topic,
+        "source_kind": r.source_kind,
+        "source_id": r.source_id,
+        "verb": r.verb,
+        "seq": r.seq,
+        "result": r.result.value,
+        "reason_code": r.reason_code,
+        "reason": r.reason,
+        "correlation_id": r.correlation_id,
+        "received_at": r.received_at,
+        "processed_at": r.processed_at,
+    }
+
+
+def _record(row: RowMapping) -> SignalRecord:
+    return SignalRecord(
+        topic=row["topic"],
+        result=SignalResult(row["result"]),
+        received_at=aware(row["received_at"]) or row["received_at"],
+        processed_at=aware(row["processed_at"]) or row["processed_at"],
+        message_id=row["message_id"],
+        source_kind=row["source_kind"],
+        source_id=row["source_id"],
+        verb=row["verb"],
+        seq=row["seq"],
+        reason_code=row["reason_code"],
+        reason=row["reason"],
+        correlation_id=row["correlation_id"],
+    )
+
+
+class SqlAlchemySenderLedger:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def last_seqs(self, senders: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in chunks(list(senders)):
+            q = select(t.sender_cursors.c.sender, t.sender_cursors.c.last_seq).where(
+                t.sender_cursors.c.sender.in_(part)
+            )
+            if is_postgres(self.conn):
+                # Two consumers never apply one sender's messages at the same time.
+                q = q.with_for_update()
+            found.update({row.sender: int(row.last_seq) for row in self.conn.execute(q)})
+        return found
+
+    def save_last_seqs(self, last: Mapping[str, int]) -> None:
+        if not last:
+            return
+        stmt = insert_for(self.conn, t.sender_cursors)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.sender_cursors.c.sender],
+            set_={"last_seq": stmt.excluded.last_seq},
+        )
+        self.conn.execute(stmt, [{"sender": k, "last_seq": v} for k, v in sorted(last.items())])
+
+    def hold(self, sender: str, held: Sequence[HeldSignal]) -> None:
+        if not held:
+            return
+        stmt = insert_for(self.conn, t.held_signals).on_conflict_do_nothing(
+            index_elements=[t.held_signals.c.message_id]
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {
+                    "message_id": h.signal.message_id,
+                    "sender": sender,
+                    "seq": h.signal.seq or 0,
+                    "held_since": h.held_since,
+                    "signal": signal_to_json(h.signal),
+                }
+                for h in held
+            ],
+        )
+
+    def held(self, senders: Sequence[str]) -> dict[str, list[HeldSignal]]:
+        out: dict[str, list[HeldSignal]] = {}
+        for part in chunks(list(senders)):
+            q = (
+                select(t.held_signals)
+                .where(t.held_signals.c.sender.in_(part))
+                .order_by(t.held_signals.c.sender, t.held_signals.c.seq)
+            )
+            for row in self.conn.execute(q).mappings():
+                out.setdefault(row["sender"], []).append(
+                    HeldSignal(
+                        signal_from_json(row["signal"]),
+                        aware(row["held_since"]) or row["held_since"],
+                    )
+                )
+        return out
+
+    def release(self, message_ids: Sequence[str]) -> None:
+        for part in chunks(list(message_ids)):
+            self.conn.execute(delete(t.held_signals).where(t.held_signals.c.message_id.in_(part)))
+
+    def senders_holding_since(self, before: datetime, limit: int) -> list[str]:
+        q = (
+            select(t.held_signals.c.sender, func.min(t.held_signals.c.held_since).label("since"))
+            .group_by(t.held_signals.c.sender)
+            .having(func.min(t.held_signals.c.held_since) <= before)
+            .order_by("since")
+            .limit(limit)
+        )
+        return [row.sender for row in self.conn.execute(q)]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def signal_to_json(s: Signal) -> dict[str, Any]:
+    return {
+        "message_id": s.message_id,
+        "topic": s.topic,
+        "source_kind": s.source_kind.value,
+        "source_id": s.source_id,
+        "verb": s.verb,
+        "sent_at": _iso(s.sent_at),
+        "seq": s.seq,
+        "data": dict(s.data),
+        "received_at": _iso(s.received_at),
+        "actor": {"kind": s.actor.kind, "id": s.actor.id} if s.actor else None,
+        "correlation_id": s.correlation_id,
+        "traceparent": s.traceparent,
+        "reply_to": s.reply_to,
+        "region": s.region,
+        "site": s.site,
+        "expires_at": _iso(s.expires_at),
+    }
+
+
+def signal_from_json(d: Mapping[str, Any]) -> Signal:
+    actor = d.get("actor")
+    return Signal(
+        message_id=d["message_id"],
+        topic=d["topic"],
+        source_kind=SourceKind(d["source_kind"]),
+        source_id=d["source_id"],
+        verb=d["verb"],
+        sent_at=_dt(d["sent_at"]) or datetime.fromisoformat(d["received_at"]),
+        seq=d.get("seq"),
+        data=d.get("data") or {},
+        received_at=datetime.fromisoformat(d["received_at"]),
+        actor=Actor(actor["kind"], actor["id"]) if actor else None,
+        correlation_id=d.get("correlation_id"),
+        traceparent=d.get("traceparent"),
+        reply_to=d.get("reply_to"),
+        region=d.get("region"),
+        site=d.get("site"),
+        expires_at=_dt(d.get("expires_at")),
+    )

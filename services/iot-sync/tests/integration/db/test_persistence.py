@@ -1,0 +1,268 @@
+"""The repositories and the unit of work on a real database (PostgreSQL and SQLite)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from iot_sync.adapters.db.customers import SqlCustomerDirectory
+from iot_sync.adapters.db.seed import SeedCustomer, seed
+from iot_sync.adapters.db.settlements import SqlSettlements
+from iot_sync.app.arm import ArmAsset, ArmStation
+from iot_sync.app.ports import (
+    HeldSignal,
+    OutboxEvent,
+    OutboxKind,
+    SettlementRequest,
+    SignalRecord,
+    SignalResult,
+    TelemetryUpdate,
+)
+from iot_sync.app.signals import Actor, Signal, SourceKind
+from iot_sync.domain.asset import AssetState, Position
+from iot_sync.domain.customer import Customer, Plan, Standing, SwapUsage
+from iot_sync.domain.personnel import Person, PersonnelRole
+from iot_sync.domain.service import Service, ServiceState
+
+from .conftest import uid
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def given_inventory(uow_factory, station_id, *batteries):
+    with uow_factory() as uow:
+        uow.stations.upsert_from_arm(
+            [ArmStation(station_id, "S", "region-1", "site-1", 0.5, 0.5, 4, True)]
+        )
+        uow.assets.upsert_from_arm(
+            [
+                ArmAsset(b, "STANDARD", "AVAILABLE", station_id, i + 1, None, 100.0, 1)
+                for i, b in enumerate(batteries)
+            ]
+        )
+        uow.commit()
+
+
+def test_a_rolled_back_unit_of_work_leaves_nothing(uow_factory):
+    sid = uid("SV")
+    with uow_factory() as uow:
+        uow.services.add(Service(sid, uid("C"), ServiceState.ACTIVE, updated_at=T0))
+    with uow_factory() as uow:
+        assert uow.services.get(sid) is None
+
+
+def test_a_service_round_trips_with_its_usage_and_history(uow_factory):
+    sid, cid = uid("SV"), uid("C")
+    service = Service(sid, cid, ServiceState.BATTERY_ISSUED, "BAT-1", SwapUsage(2, T0), T0)
+    with uow_factory() as uow:
+        uow.services.add(service)
+        uow.services.add(
+            Service(uid("SV"), cid, ServiceState.CANCELLED, updated_at=T0 - timedelta(days=9))
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.services.get(sid) == service
+        assert uow.services.for_customers([cid]) == {cid: service}
+        assert [s.service_id for s in uow.services.find(customer_id=cid, limit=10)].count(sid) == 1
+
+
+def test_the_signal_log_knows_taken_ids_settles_held_lines_and_pages_newest_first(uow_factory):
+    ids = [uid("m") for _ in range(3)]
+
+    def record(mid, result):
+        return SignalRecord(
+            topic="t", result=result, received_at=T0, processed_at=T0, message_id=mid
+        )
+
+    with uow_factory() as uow:
+        uow.signal_log.add(
+            [
+                record(ids[0], SignalResult.ACCEPTED),
+                record(ids[1], SignalResult.HELD),
+                record(ids[2], SignalResult.DUPLICATE),
+            ]
+        )
+        uow.signal_log.settle_held([record(ids[1], SignalResult.REJECTED)])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.signal_log.known_message_ids(ids) == {ids[0], ids[1]}
+        first = uow.signal_log.page(result=None, limit=2, cursor=None)
+        assert [r.message_id for r in first.items] == [ids[2], ids[1]]
+        assert first.items[1].result is SignalResult.REJECTED
+        rest = uow.signal_log.page(result=None, limit=2, cursor=first.next_cursor)
+        assert rest.items[0].message_id == ids[0]
+
+
+def test_held_signals_survive_the_transaction_and_come_back_whole(uow_factory):
+    sender = f"station/{uid('ST')}"
+    signal = Signal(
+        message_id=uid("m"), topic="call/abs/station/ST/authorize", source_kind=SourceKind.STATION,
+        source_id="ST", verb="authorize", sent_at=T0, seq=7, data={"customer_id": "C-1"},
+        received_at=T0, actor=Actor("station", "ST"), correlation_id="c", reply_to="r",
+        expires_at=T0,
+    )  # fmt: skip
+    with uow_factory() as uow:
+        uow.senders.hold(sender, [HeldSignal(signal, T0)])
+        uow.senders.save_last_seqs({sender: 5})
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.senders.held([sender]) == {sender: [HeldSignal(signal, T0)]}
+        assert uow.senders.last_seqs([sender]) == {sender: 5}
+        assert sender in uow.senders.senders_holding_since(T0, 1000)
+        uow.senders.release([signal.message_id])
+        uow.senders.save_last_seqs({sender: 7})
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.senders.held([sender]) == {}
+        assert uow.senders.last_seqs([sender]) == {sender: 7}
+
+
+def test_telemetry_updates_are_one_batched_upsert_that_keeps_absent_readings(uow_factory):
+    station, b1, b2 = uid("ST"), uid("BAT"), uid("BAT")
+    given_inventory(uow_factory, station, b1, b2)
+    with uow_factory() as uow:
+        uow.assets.record_telemetry(
+            [
+                TelemetryUpdate(b1, T0, 55.0, Position(0.1, 0.2, T0), T0, "region-1"),
+                TelemetryUpdate(b2, T0, None, None, None, None),
+            ]
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        found = uow.assets.get_many([b1, b2])
+    assert (found[b1].charge_pct, found[b1].position, found[b1].outside_since) == (
+        55.0,
+        Position(0.1, 0.2, T0),
+        T0,
+    )
+    assert (found[b2].charge_pct, found[b2].last_seen_at, found[b2].position) == (100.0, T0, None)
+
+
+def test_loss_candidates_are_issued_batteries_quiet_or_outside_too_long(uow_factory):
+    station, quiet, outside, fine = uid("ST"), uid("BAT"), uid("BAT"), uid("BAT")
+    given_inventory(uow_factory, station, quiet, outside, fine)
+    with uow_factory() as uow:
+        for bid, seen, out in [
+            (quiet, T0 - timedelta(hours=3), None),
+            (outside, T0, T0 - timedelta(hours=1)),
+            (fine, T0, None),
+        ]:
+            asset = uow.assets.get_many([bid])[bid].issue(holder="C-1", at=T0 - timedelta(hours=4))
+            uow.assets.save(asset)
+            uow.assets.record_telemetry([TelemetryUpdate(bid, seen, None, None, out, None)])
+        uow.commit()
+    with uow_factory() as uow:
+        found = uow.assets.loss_candidates(
+            silent_before=T0 - timedelta(hours=2),
+            outside_before=T0 - timedelta(minutes=30),
+            limit=10_000,
+        )
+    ids = {a.asset_id for a in found}
+    assert {quiet, outside} <= ids and fine not in ids
+
+
+def test_arm_sync_inserts_new_batteries_and_keeps_our_state_of_known_ones(uow_factory):
+    station, bid = uid("ST"), uid("BAT")
+    given_inventory(uow_factory, station, bid)
+    with uow_factory() as uow:
+        uow.assets.save(uow.assets.get_many([bid])[bid].issue(holder="C-1", at=T0))
+        changed = uow.assets.upsert_from_arm(
+            [ArmAsset(bid, "STANDARD", "AVAILABLE", station, 1, None, 100.0, 2)]
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        assert changed == 0
+        assert uow.assets.get_many([bid])[bid].state is AssetState.ISSUED
+        assert uow.assets.states()[bid] == ("ISSUED", None, "C-1")
+
+
+def test_the_outbox_leases_claimed_events_and_retries_failed_ones_when_due(uow_factory):
+    e1, e2 = uid("e"), uid("e")
+    with uow_factory() as uow:
+        uow.outbox.add(
+            [
+                OutboxEvent(e1, OutboxKind.FIELD, {"x": 1}, T0),
+                OutboxEvent(e2, OutboxKind.WEBHOOK, {"y": 2}, T0, key="k"),
+            ]
+        )
+        uow.commit()
+    later = T0 + timedelta(days=3650)  # past every other test's events too
+    with uow_factory() as uow:
+        claimed = {
+            e.event_id: e
+            for e in uow.outbox.claim(
+                now=later, lease_until=later + timedelta(seconds=30), limit=100_000
+            )
+        }
+        uow.commit()
+    assert {e1, e2} <= claimed.keys() and claimed[e2].payload == {"y": 2} and claimed[e2].key == "k"
+    with uow_factory() as uow:
+        again = {e.event_id for e in uow.outbox.claim(now=later, lease_until=later, limit=100_000)}
+        uow.outbox.mark_delivered([e1], at=later)
+        uow.outbox.mark_failed(e2, error="boom", retry_at=later + timedelta(minutes=1), at=later)
+        uow.commit()
+    assert not {e1, e2} & again
+    with uow_factory() as uow:
+        due = {
+            e.event_id: e
+            for e in uow.outbox.claim(
+                now=later + timedelta(minutes=2), lease_until=later, limit=100_000
+            )
+        }
+        uow.commit()
+    assert e1 not in due and due[e2].attempts == 1
+
+
+def test_audit_entries_are_kept_with_the_persons_id(uow_factory):
+    from iot_sync.app.ports import AuditEntry
+
+    person = uid("P")
+    with uow_factory() as uow:
+        uow.audit.record(
+            [
+                AuditEntry(
+                    person, "report_damage", "BAT-1", "accepted", T0, "m", detail={"note": "x"}
+                )
+            ]
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        [entry] = uow.audit.entries(person_id=person, asset_id=None, limit=10)
+    assert (entry.action, entry.detail) == ("report_damage", {"note": "x"})
+
+
+def test_seeding_is_idempotent_and_the_directory_reads_standing_and_plan(engine_each_dialect):
+    cid = uid("CUST")
+    customers = [
+        SeedCustomer(
+            Customer(
+                cid, "Zed", Standing.OVERDUE, Plan("p", battery_class="STANDARD", swap_quota=4)
+            ),
+            ServiceState.ACTIVE,
+        )
+    ]
+    people = [
+        Person(
+            uid("P"), "Pat", PersonnelRole.TECHNICIAN, frozenset({"region-1"}), frozenset({"ST-1"})
+        )
+    ]
+    seed(engine_each_dialect, customers=customers, personnel=people)
+    seed(engine_each_dialect, customers=customers, personnel=people)
+    directory = SqlCustomerDirectory(engine_each_dialect)
+    assert directory.get_many([cid]) == {cid: customers[0].customer}
+    assert sum(c.customer_id == cid for c in directory.all()) == 1
+    from iot_sync.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
+
+    with SqlAlchemyUnitOfWorkFactory(engine_each_dialect)() as uow:
+        assert uow.personnel.get(people[0].person_id) == people[0]
+        assert uow.services.for_customers([cid])[cid].state is ServiceState.ACTIVE
+
+
+def test_a_settlement_request_is_recorded_once_however_often_it_is_delivered(engine_each_dialect):
+    settlements = SqlSettlements(engine_each_dialect)
+    cid = uid("C")
+    request = SettlementRequest(uid("s"), "SV", cid, "BAT", "STANDARD", "silence", "quiet", T0)
+    settlements.start_loss_charge(request)
+    settlements.start_loss_charge(request)
+    [row] = settlements.recorded(customer_id=cid)
+    assert (row["settlement_id"], row["status"]) == (request.settlement_id, "STARTED")
