@@ -382,12 +382,23 @@ class FakeCarrier:
             raise step
         return f"req-{next(self._ids)}"
 
-    def device_states(self, iccids: Sequence[str]) -> dict[str, CarrierDeviceState]:
-        return {i: self.states[i] for i in iccids if i in self.states}
+    lookup_script: list[Exception | None] = field(default_factory=list)
+    status_script: list[Exception | None] = field(default_factory=list)
+    looked_up: list[str] = field(default_factory=list)
+
+    def device_state(self, iccid: str) -> CarrierDeviceState | None:
+        self.looked_up.append(iccid)
+        step = self.lookup_script.pop(0) if self.lookup_script else None
+        if step is not None:
+            raise step
+        return self.states.get(iccid)
 
     def request_outcomes(
         self, request_id: str, iccids: Sequence[str]
     ) -> list[CarrierDeviceOutcome]:
+        step = self.status_script.pop(0) if self.status_script else None
+        if step is not None:
+            raise step
         return [o for o in self.outcomes.get(request_id, []) if o.iccid in iccids]
 
     def iter_devices(self) -> Any:

@@ -21,7 +21,9 @@ def make_broker(
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        broker = RabbitmqBroker(url=url)
+        # Confirmed publishes: the outbox marks a message sent only once RabbitMQ has it, so
+        # a process killed right after a publish cannot lose the message.
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
         system = "rabbitmq"
     elif url.startswith(("redis://", "rediss://")):
         from dramatiq.brokers.redis import RedisBroker

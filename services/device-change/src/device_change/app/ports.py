@@ -92,7 +92,12 @@ class CarrierGateway(Protocol):
         """Send one carrier request; returns the carrier's request id."""
         ...
 
-    def device_states(self, iccids: Sequence[str]) -> dict[str, CarrierDeviceState]: ...
+    def device_state(self, iccid: str) -> CarrierDeviceState | None:
+        """One device as the carrier lists it (None: unknown to the carrier).
+
+        The carrier looks devices up one per call, so each call counts against its rate limit.
+        """
+        ...
 
     def request_outcomes(
         self, request_id: str, iccids: Sequence[str]

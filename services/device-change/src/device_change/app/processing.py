@@ -238,6 +238,37 @@ def _confirmed(line: DeviceLine, state: CarrierDeviceState | None) -> bool:
     return not ("iccid" in after and state.iccid != after["iccid"])
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceLookup:
+    states: dict[str, CarrierDeviceState]
+    unanswered: frozenset[str]  # the carrier could not be asked: neither present nor absent
+
+
+def look_up_devices(
+    account: CarrierAccount, iccids: Sequence[str], *, tries: int = 3
+) -> DeviceLookup:
+    """Ask the carrier about each device, one call per device, inside its rate limit.
+
+    A device whose every try failed transiently is reported unanswered, never as absent:
+    absence would read as "not applied" and lead to a re-send.
+    """
+    states: dict[str, CarrierDeviceState] = {}
+    unanswered: set[str] = set()
+    for iccid in dict.fromkeys(iccids):
+        for _ in range(tries):
+            account.rate_limiter.acquire()
+            try:
+                state = account.gateway.device_state(iccid)
+            except (CarrierThrottled, CarrierUnavailable, CarrierOutcomeUnknown):
+                continue
+            if state is not None:
+                states[iccid] = state
+            break
+        else:
+            unanswered.add(iccid)
+    return DeviceLookup(states=states, unanswered=frozenset(unanswered))
+
+
 class CarrierBatchSender:
     """Handles one `send_carrier_batch` message; safe to run any number of times."""
 
@@ -430,15 +461,14 @@ class CarrierBatchSender:
                 if ln.status is LineStatus.PENDING
             ]
             uow.commit()
-        lookup = [ln.iccid for ln in lines] + [
+        wanted = [ln.iccid for ln in lines] + [
             ln.after["iccid"] for ln in lines if "iccid" in ln.after
         ]
-        account.rate_limiter.acquire()
-        try:
-            states = account.gateway.device_states(lookup)
-        except (CarrierThrottled, CarrierUnavailable, CarrierOutcomeUnknown):
+        lookup = look_up_devices(account, wanted)
+        if wanted and lookup.unanswered >= set(wanted):
             self._reconcile_later(batch_id)
-            raise _Deferred() from None
+            raise _Deferred()
+        undecided = 0
         with self._uow_factory() as uow:
             repo = uow.bulk_changes
             batch = repo.get_batch(batch_id, lock=True)
@@ -452,9 +482,11 @@ class CarrierBatchSender:
                 current = fresh.get(line.id)
                 if current is None or current.status is not LineStatus.PENDING:
                     continue
-                state = states.get(current.after.get("iccid", current.iccid)) or states.get(
-                    current.iccid
-                )
+                keys = [current.after.get("iccid", current.iccid), current.iccid]
+                if any(k in lookup.unanswered for k in keys):
+                    undecided += 1  # the carrier could not be asked: look again later
+                    continue
+                state = lookup.states.get(keys[0]) or lookup.states.get(keys[1])
                 if _confirmed(current, state):
                     confirmed.append(
                         CarrierDeviceOutcome(
@@ -474,6 +506,10 @@ class CarrierBatchSender:
                 self._settler.close_finished(uow, {batch_id})
                 uow.commit()
                 return
+            if undecided:
+                uow.commit()  # stays SENDING: nothing is re-sent while a device is in doubt
+                self._reconcile_later(batch_id)
+                raise _Deferred()
             batch = repo.get_batch(batch_id, lock=True)
             assert batch is not None
             if any(ln.status is LineStatus.PENDING for ln in repo.lines_of_batch(batch_id)):
@@ -526,6 +562,8 @@ class CarrierBatchPoller:
                 return
         account = self._carriers.for_tenant(batch.tenant)
         outcomes: list[CarrierDeviceOutcome] = []
+        asked = True  # False: the carrier could not be asked; try this round again soon
+        hint: float | None = None
         try:
             with_id = [ln for ln in open_lines if ln.carrier_request_id]
             if with_id and batch.carrier_request_id:
@@ -535,10 +573,10 @@ class CarrierBatchPoller:
                 )
             without_id = [ln for ln in open_lines if not ln.carrier_request_id]
             if without_id:
-                account.rate_limiter.acquire()
-                states = account.gateway.device_states([ln.iccid for ln in without_id])
+                lookup = look_up_devices(account, [ln.iccid for ln in without_id])
+                asked = not lookup.unanswered
                 for line in without_id:
-                    if _confirmed(line, states.get(line.iccid)):
+                    if _confirmed(line, lookup.states.get(line.iccid)):
                         outcomes.append(
                             CarrierDeviceOutcome(
                                 request_id=f"reconciled:{batch_id}",
@@ -546,8 +584,10 @@ class CarrierBatchPoller:
                                 succeeded=True,
                             )
                         )
-        except (CarrierThrottled, CarrierUnavailable, CarrierOutcomeUnknown):
-            pass  # ask again next round
+        except CarrierThrottled as exc:
+            asked, hint = False, exc.retry_after_s
+        except (CarrierUnavailable, CarrierOutcomeUnknown):
+            asked = False
         outcomes = [
             CarrierDeviceOutcome(
                 request_id=o.request_id,
@@ -576,6 +616,17 @@ class CarrierBatchPoller:
                 )
                 if age > self._retry.give_up_after_s:
                     self._give_up(uow, batch_id, age)
+                elif not asked:
+                    # Not an answer, so the round does not count: flow control and carrier
+                    # faults must not push the next look minutes away.
+                    delay = self._retry.backoff_s(1, hint)
+                    uow.outbox.add(
+                        OutgoingMessage(
+                            POLL_BATCH,
+                            {"batch_id": batch_id, "round": round_},
+                            delay_ms=int(delay * 1000),
+                        )
+                    )
                 else:
                     delay = min(
                         self._retry.first_poll_after_s * 2**round_, self._retry.max_poll_delay_s

@@ -4,6 +4,7 @@ from device_change.app.ports import (
     CarrierOutcomeUnknown,
     CarrierRejected,
     CarrierThrottled,
+    CarrierUnavailable,
 )
 from device_change.app.processing import POLL_BATCH
 from device_change.app.submit import SEND_BATCH, DeviceInput, SubmitBulkChange
@@ -150,6 +151,33 @@ def test_unknown_outcome_is_reconciled_never_blindly_resent(world):
     assert lines_by_iccid(world)[make_iccid(2)].status is LineStatus.SUCCEEDED
 
 
+def test_a_device_the_carrier_cannot_be_asked_about_keeps_the_batch_from_being_resent(world):
+    submit(world, [1, 2])
+    world.carrier.script = [CarrierOutcomeUnknown("read timeout")]
+    run_sends(world)
+    world.carrier.states = {
+        make_iccid(n): CarrierDeviceState(
+            make_iccid(n), None, None, DeviceStatus.ACTIVE, "active", "M2M_4G_1GB", None
+        )
+        for n in (1, 2)
+    }
+    # Given every lookup of device 2 fails (three tries), while device 1 answers
+    world.carrier.lookup_script = [None, CarrierUnavailable("503")] + [
+        CarrierUnavailable("503")
+    ] * 2
+    run_sends(world)  # the reconcile message
+    # Then nothing is re-sent while device 2 is in doubt, and a later look is scheduled
+    assert len(world.carrier.sent) == 1
+    batch = next(iter(world.store.batches.values()))
+    assert batch.status is BatchStatus.SENDING
+    assert world.carrier.looked_up.count(make_iccid(2)) == 3
+    assert any(m.actor == SEND_BATCH for m in world.store.outbox)
+    # When the carrier answers again, the devices it never got are sent once more
+    run_sends(world)
+    assert world.carrier.sent[-1][1] == [make_iccid(1), make_iccid(2)]
+    assert world.store.batches[batch.id].status is BatchStatus.SUBMITTED
+
+
 def test_a_redelivered_send_message_after_success_sends_nothing(world):
     submit(world, [1])
     batch_id = next(iter(world.store.batches))
@@ -198,6 +226,17 @@ def test_a_device_still_pending_is_polled_again_later(world):
     again = [m for m in world.store.outbox if m.actor == POLL_BATCH]
     assert len(again) == 1 and again[0].payload["round"] == 2
     assert again[0].delay_ms > poll.delay_ms
+
+
+def test_a_throttled_poll_asks_again_soon_without_spending_a_round(world):
+    submit(world, [1])
+    run_sends(world)
+    world.carrier.status_script = [CarrierThrottled("429", retry_after_s=1.0)]
+    poll = next(m for m in world.uow.take_outbox() if m.actor == POLL_BATCH)
+    world.poller.handle(poll.payload["batch_id"], 3)
+    again = [m for m in world.store.outbox if m.actor == POLL_BATCH]
+    assert len(again) == 1 and again[0].payload["round"] == 3
+    assert 1000 <= again[0].delay_ms < 3000
 
 
 def test_local_only_change_needs_no_carrier(world):

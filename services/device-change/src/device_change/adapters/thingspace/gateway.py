@@ -41,7 +41,7 @@ def _device_ids(ref: CarrierDeviceRef) -> list[dict[str, str]]:
     return ids
 
 
-def device_state(device: Mapping[str, Any]) -> CarrierDeviceState:
+def parse_device(device: Mapping[str, Any]) -> CarrierDeviceState:
     ids: dict[str, str] = {}
     for item in device.get("deviceIds") or []:
         ids.setdefault(str(item.get("kind", "")).lower(), str(item.get("id")))
@@ -180,25 +180,20 @@ class ThingSpaceCarrierGateway:
             return f"sync:{len(answer)}"
         raise CarrierOutcomeUnknown(f"carrier answer without requestId: {answer!r}")
 
-    def device_states(self, iccids: Sequence[str]) -> dict[str, CarrierDeviceState]:
-        out: dict[str, CarrierDeviceState] = {}
-        for iccid in iccids:
-            try:
-                answer = self._call(
-                    "POST",
-                    "/v1/devices/actions/list",
-                    {
-                        "accountName": self._s.account_name,
-                        "deviceId": {"id": iccid, "kind": "iccid"},
-                    },
-                )
-            except CarrierRejected:
-                continue  # not known to the carrier
-            for device in (answer or {}).get("devices") or []:
-                state = device_state(device)
-                if state.iccid:
-                    out[state.iccid] = state
-        return out
+    def device_state(self, iccid: str) -> CarrierDeviceState | None:
+        try:
+            answer = self._call(
+                "POST",
+                "/v1/devices/actions/list",
+                {"accountName": self._s.account_name, "deviceId": {"id": iccid, "kind": "iccid"}},
+            )
+        except CarrierRejected:
+            return None  # not known to the carrier
+        for device in (answer or {}).get("devices") or []:
+            state = parse_device(device)
+            if state.iccid == iccid:
+                return state
+        return None
 
     def request_outcomes(
         self, request_id: str, iccids: Sequence[str]
@@ -230,7 +225,7 @@ class ThingSpaceCarrierGateway:
             if last_seen:
                 body["largestDeviceIdSeen"] = last_seen
             answer = self._call("POST", "/v1/devices/actions/list", body) or {}
-            devices = [device_state(d) for d in answer.get("devices") or []]
+            devices = [parse_device(d) for d in answer.get("devices") or []]
             yield [d for d in devices if d.iccid]
             last_seen = answer.get(self._s.last_seen_field) or (
                 devices[-1].iccid if devices else None

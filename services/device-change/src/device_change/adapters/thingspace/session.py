@@ -8,7 +8,12 @@ import time
 import httpx
 
 from device_change.adapters.thingspace.settings import ThingSpaceSettings
-from device_change.app.ports import CarrierRejected, CarrierUnavailable
+from device_change.app.ports import (
+    CarrierError,
+    CarrierRejected,
+    CarrierThrottled,
+    CarrierUnavailable,
+)
 
 
 class ThingSpaceSession:
@@ -51,7 +56,7 @@ class ThingSpaceSession:
         except httpx.HTTPError as exc:
             raise CarrierUnavailable(f"token server unreachable: {exc}") from exc
         if r.status_code != 200:
-            raise CarrierRejected(f"oauth.{r.status_code}", f"token refused: {r.text[:200]}")
+            raise _refusal(r, "oauth", "token refused")
         body = r.json()
         self._access_token = body["access_token"]
         self._access_expires = time.monotonic() + max(float(body.get("expires_in", 3600)) - 60, 30)
@@ -66,7 +71,18 @@ class ThingSpaceSession:
         except httpx.HTTPError as exc:
             raise CarrierUnavailable(f"session login failed: {exc}") from exc
         if r.status_code != 200:
-            raise CarrierRejected(
-                f"login.{r.status_code}", f"session login refused: {r.text[:200]}"
-            )
+            raise _refusal(r, "login", "session login refused")
         self._session_token = r.json()["sessionToken"]
+
+
+def _refusal(r: httpx.Response, step: str, words: str) -> CarrierError:
+    """A credential call that failed: transient (429, 5xx) unless the carrier said no."""
+    if r.status_code == 429:
+        retry_after = r.headers.get("Retry-After")
+        return CarrierThrottled(
+            f"{step} throttled (HTTP 429)",
+            retry_after_s=float(retry_after) if retry_after else None,
+        )
+    if r.status_code >= 500:
+        return CarrierUnavailable(f"{step} failed with HTTP {r.status_code}: {r.text[:200]}")
+    return CarrierRejected(f"{step}.{r.status_code}", f"{words}: {r.text[:200]}")
