@@ -192,6 +192,7 @@ class FakeAssets:
                     slot=arm.slot,
                     holder=arm.holder,
                     charge_pct=arm.charge_pct,
+                    region=st.region if (st := self.s.stations.get(arm.station_id or "")) else None,
                 )
                 changed += 1
             elif known.battery_class != arm.battery_class:

@@ -62,6 +62,11 @@ class StationCalls:
             fx.error("station", signal.source_id, _error_data(signal, shape))
             return shape
         customer_id = str(data["customer_id"])
+        if signal.expires_at is not None and signal.expires_at < fx.now:
+            # A replayed authorization nobody waits for any more must not hold a battery.
+            expired = Rejection("call_expired", f"the call expired at {signal.expires_at}")
+            _refuse(fx, signal, expired, customer_id=None)
+            return expired
         uow = fx.uow
         station = uow.stations.get_many([signal.source_id]).get(signal.source_id)
         context = AuthorizationContext(

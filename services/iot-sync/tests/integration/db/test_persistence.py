@@ -165,6 +165,8 @@ def test_arm_sync_inserts_new_batteries_and_keeps_our_state_of_known_ones(uow_fa
     station, bid = uid("ST"), uid("BAT")
     given_inventory(uow_factory, station, bid)
     with uow_factory() as uow:
+        assert uow.assets.get_many([bid])[bid].region == "region-1"  # the station's region
+    with uow_factory() as uow:
         uow.assets.save(uow.assets.get_many([bid])[bid].issue(holder="C-1", at=T0))
         changed = uow.assets.upsert_from_arm(
             [ArmAsset(bid, "STANDARD", "AVAILABLE", station, 1, None, 100.0, 2)]

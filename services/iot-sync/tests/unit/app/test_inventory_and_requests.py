@@ -27,6 +27,7 @@ def test_syncing_pulls_stations_and_batteries_into_our_tables():
     assert (report.stations, report.assets_seen, report.assets_changed) == (1, 2, 2)
     assert uow_factory.store.stations["ST-9"].slot_count == 4
     assert uow_factory.store.assets["BAT-92"].state is AssetState.CHARGING
+    assert uow_factory.store.assets["BAT-92"].region == "region-1"  # its station's
 
 
 def test_syncing_twice_changes_nothing_the_second_time():

@@ -237,3 +237,12 @@ def test_returning_a_battery_the_customer_does_not_hold_is_rejected(world):
 def test_an_unknown_station_verb_is_rejected(world):
     report = world.handler.handle([signal(SourceKind.STATION, "ST-1", "teleport", {})])
     assert report.outcomes[0].reason_code == "unknown_verb"
+
+
+def test_an_authorization_replayed_after_it_expired_reserves_nothing(world):
+    from dataclasses import replace
+
+    late = replace(authorize("C-1"), expires_at=T0 - timedelta(seconds=1))
+    report = world.handler.handle([late])
+    assert report.outcomes[0].reason_code == "call_expired"
+    assert world.store.assets["BAT-1"].reserved_for is None

@@ -109,10 +109,21 @@ class SqlAlchemyAssetRepository:
         }
         new = [a for a in assets if a.asset_id not in known]
         if new:
+            # ARM places a battery by station; its region is the station's (synced first).
+            wanted = sorted({a.station_id for a in new if a.station_id})
+            regions = {
+                r.station_id: r.region
+                for part in chunks(wanted)
+                for r in self.conn.execute(
+                    select(t.stations.c.station_id, t.stations.c.region).where(
+                        t.stations.c.station_id.in_(part)
+                    )
+                )
+            }
             stmt = insert_for(self.conn, t.assets).on_conflict_do_nothing(
                 index_elements=[A.asset_id]
             )
-            self.conn.execute(stmt, [_arm_row(a) for a in new])
+            self.conn.execute(stmt, [_arm_row(a, regions.get(a.station_id or "")) for a in new])
         changed = [
             a
             for a in assets
@@ -174,7 +185,7 @@ class SqlAlchemyAssetRepository:
         ]
 
 
-def _arm_row(a: ArmAsset) -> dict[str, Any]:
+def _arm_row(a: ArmAsset, region: str | None) -> dict[str, Any]:
     return {
         "asset_id": a.asset_id,
         "battery_class": a.battery_class,
@@ -183,7 +194,7 @@ def _arm_row(a: ArmAsset) -> dict[str, Any]:
         "slot": a.slot,
         "holder": a.holder,
         "charge_pct": a.charge_pct,
-        "region": None,
+        "region": region,
         "latitude": None,
         "longitude": None,
         "position_at": None,

@@ -1,0 +1,1 @@
+"""Customer notifications leaving iot-sync: the webhook adapter of the `Notifier` port."""

@@ -1,0 +1,1 @@
+"""iot-sync's REST API (FastAPI, port 8002)."""
