@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -25,6 +25,13 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not thousands."""
+    if is_postgres(conn):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
 def insert_for(conn: Connection, table: Table) -> Any:
     """An INSERT that can say ON CONFLICT on this connection's dialect."""
     return postgresql.insert(table) if is_postgres(conn) else sqlite.insert(table)
@@ -39,3 +46,20 @@ def aware(value: datetime | None) -> datetime | None:
 
 def aware_now() -> datetime:
     return datetime.now(UTC)
+
+
+def copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL COPY into `table`, inside the connection's current transaction.
+
+    For the hot path (signal log, telemetry): COPY costs a fraction of an INSERT per row,
+    and far less than a statement with thousands of bound parameters.
+    """
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    # Table and column names are ours (constants of this package), never caller input.
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with driver.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)

@@ -6,17 +6,40 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, String, and_, bindparam, func, or_, select, update
+from sqlalchemy import Float, String, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware, chunks, insert_for, is_postgres
+from iot_sync.adapters.db._shared import (
+    among,
+    aware,
+    chunks,
+    copy_rows,
+    insert_for,
+    is_postgres,
+)
 from iot_sync.app.arm import ArmAsset, ArmStation
 from iot_sync.app.ports import AssetHistoryEntry, StationHeartbeat, TelemetryUpdate
 from iot_sync.domain.asset import Asset, AssetState, Position
 from iot_sync.domain.station import Station
 
 A = t.assets.c
+
+_TELEMETRY_COLUMNS = ["asset_id", "seen", "charge", "lat", "lon", "pos_at", "outside", "region"]
+_TMP_TELEMETRY = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_telemetry (asset_id text, seen timestamptz, "
+    "charge float8, lat float8, lon float8, pos_at timestamptz, outside timestamptz, "
+    "region text) ON COMMIT DELETE ROWS"
+)
+_UPDATE_FROM_TELEMETRY = (
+    "UPDATE assets SET last_seen_at = coalesce(r.seen, assets.last_seen_at), "
+    "charge_pct = coalesce(r.charge, assets.charge_pct), "
+    "latitude = coalesce(r.lat, assets.latitude), "
+    "longitude = coalesce(r.lon, assets.longitude), "
+    "position_at = coalesce(r.pos_at, assets.position_at), "
+    "outside_since = r.outside, region = coalesce(r.region, assets.region) "
+    "FROM tmp_telemetry r WHERE assets.asset_id = r.asset_id"
+)
 
 
 class SqlAlchemyAssetRepository:
@@ -26,7 +49,7 @@ class SqlAlchemyAssetRepository:
     def get_many(self, asset_ids: Sequence[str]) -> dict[str, Asset]:
         out: dict[str, Asset] = {}
         for part in chunks(sorted(set(asset_ids))):
-            q = select(t.assets).where(A.asset_id.in_(part))
+            q = select(t.assets).where(among(self.conn, A.asset_id, part))
             out.update({r["asset_id"]: asset_from_row(r) for r in self.conn.execute(q).mappings()})
         return out
 
@@ -44,9 +67,29 @@ class SqlAlchemyAssetRepository:
         self.conn.execute(update(t.assets).where(A.asset_id == asset.asset_id).values(**values))
 
     def record_telemetry(self, updates: Sequence[TelemetryUpdate]) -> None:
+        """One statement for the whole batch; a reading absent from the batch keeps its value.
+
+        PostgreSQL: COPY into a temporary table, then one `UPDATE … FROM` it. SQLite: an
+        executemany, which costs no round trips in-process.
+        """
         if not updates:
             return
-        # One executemany for the whole batch; a reading absent from the batch keeps its value.
+        rows = [
+            {
+                "b_id": u.asset_id,
+                "b_seen": u.last_seen_at,
+                "b_charge": u.charge_pct,
+                "b_lat": u.position.latitude if u.position else None,
+                "b_lon": u.position.longitude if u.position else None,
+                "b_pos_at": u.position.at if u.position else None,
+                "b_outside": u.outside_since,
+                "b_region": u.region,
+            }
+            for u in sorted(updates, key=lambda u: u.asset_id)  # one lock order: no deadlock
+        ]
+        if is_postgres(self.conn):
+            self._update_by_copy(rows)
+            return
         stmt = (
             update(t.assets)
             .where(A.asset_id == bindparam("b_id"))
@@ -60,22 +103,12 @@ class SqlAlchemyAssetRepository:
                 region=func.coalesce(bindparam("b_region", type_=String()), A.region),
             )
         )
-        self.conn.execute(
-            stmt,
-            [
-                {
-                    "b_id": u.asset_id,
-                    "b_seen": u.last_seen_at,
-                    "b_charge": u.charge_pct,
-                    "b_lat": u.position.latitude if u.position else None,
-                    "b_lon": u.position.longitude if u.position else None,
-                    "b_pos_at": u.position.at if u.position else None,
-                    "b_outside": u.outside_since,
-                    "b_region": u.region,
-                }
-                for u in sorted(updates, key=lambda u: u.asset_id)  # one lock order: no deadlock
-            ],
-        )
+        self.conn.execute(stmt, rows)
+
+    def _update_by_copy(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.conn.execute(text(_TMP_TELEMETRY))
+        copy_rows(self.conn, "tmp_telemetry", _TELEMETRY_COLUMNS, (tuple(r.values()) for r in rows))
+        self.conn.execute(text(_UPDATE_FROM_TELEMETRY))
 
     def loss_candidates(
         self, *, silent_before: datetime, outside_before: datetime, limit: int

@@ -6,13 +6,30 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware, chunks, insert_for, is_postgres
+from iot_sync.adapters.db._shared import (
+    among,
+    aware,
+    chunks,
+    copy_rows,
+    insert_for,
+    is_postgres,
+)
 from iot_sync.app.ports import HeldSignal, Page, SignalRecord, SignalResult
 from iot_sync.app.signals import Actor, Signal, SourceKind
+
+_TMP_CURSORS = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_sender_cursors (sender text, last_seq bigint) "
+    "ON COMMIT DELETE ROWS"
+)
+_UPSERT_CURSORS = (
+    "INSERT INTO sender_cursors (sender, last_seq) SELECT sender, last_seq "
+    "FROM tmp_sender_cursors ORDER BY sender "
+    "ON CONFLICT (sender) DO UPDATE SET last_seq = excluded.last_seq"
+)
 
 # What counts as "taken in": a redelivery of any of these is a duplicate.
 _TAKEN = [SignalResult.ACCEPTED.value, SignalResult.REJECTED.value, SignalResult.HELD.value]
@@ -25,15 +42,23 @@ class SqlAlchemySignalLog:
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         known: set[str] = set()
         for part in chunks(list(message_ids)):
-            q = select(t.signal_log.c.message_id).where(
-                t.signal_log.c.message_id.in_(part), t.signal_log.c.result.in_(_TAKEN)
+            # Filtered on result here, not in SQL: the planner then always takes the
+            # message id index rather than scanning by result.
+            q = select(t.signal_log.c.message_id, t.signal_log.c.result).where(
+                among(self.conn, t.signal_log.c.message_id, part)
             )
-            known.update(self.conn.execute(q).scalars())
+            known.update(r.message_id for r in self.conn.execute(q) if r.result in _TAKEN)
         return known
 
     def add(self, records: Sequence[SignalRecord]) -> None:
-        if records:
-            self.conn.execute(t.signal_log.insert(), [_row(r) for r in records])
+        if not records:
+            return
+        rows = [_row(r) for r in records]
+        if is_postgres(self.conn):
+            columns = list(rows[0])
+            copy_rows(self.conn, "signal_log", columns, ([r[c] for c in columns] for r in rows))
+            return
+        self.conn.execute(t.signal_log.insert(), rows)
 
     def settle_held(self, records: Sequence[SignalRecord]) -> None:
         if not records:
@@ -122,7 +147,7 @@ class SqlAlchemySenderLedger:
         found: dict[str, int] = {}
         for part in chunks(list(senders)):
             q = select(t.sender_cursors.c.sender, t.sender_cursors.c.last_seq).where(
-                t.sender_cursors.c.sender.in_(part)
+                among(self.conn, t.sender_cursors.c.sender, part)
             )
             if is_postgres(self.conn):
                 # Two consumers never apply one sender's messages at the same time.
@@ -133,12 +158,18 @@ class SqlAlchemySenderLedger:
     def save_last_seqs(self, last: Mapping[str, int]) -> None:
         if not last:
             return
+        ordered = sorted(last.items())  # one lock order: no deadlock between consumers
+        if is_postgres(self.conn):
+            self.conn.execute(text(_TMP_CURSORS))
+            copy_rows(self.conn, "tmp_sender_cursors", ["sender", "last_seq"], ordered)
+            self.conn.execute(text(_UPSERT_CURSORS))
+            return
         stmt = insert_for(self.conn, t.sender_cursors)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.sender_cursors.c.sender],
             set_={"last_seq": stmt.excluded.last_seq},
         )
-        self.conn.execute(stmt, [{"sender": k, "last_seq": v} for k, v in sorted(last.items())])
+        self.conn.execute(stmt, [{"sender": k, "last_seq": v} for k, v in ordered])
 
     def hold(self, sender: str, held: Sequence[HeldSignal]) -> None:
         if not held:
