@@ -34,9 +34,8 @@ def test_the_process_gets_ready_and_relays_replies_after_commit(tmp_path):
     app = build_app(settings, publisher=publisher, arm=arm, notifier=FakeNotifier())
     with TestClient(app) as client:
         assert wait_for(lambda: client.get("/readyz").status_code == 200)
-        headers = {
-            "Authorization": f"Bearer {app.state.container.tokens.mint(tenant='demo', role='operator')}"
-        }
+        token = app.state.container.tokens.mint(tenant="demo", role="operator")
+        headers = {"Authorization": f"Bearer {token}"}
         body = {
             "items": [
                 {
