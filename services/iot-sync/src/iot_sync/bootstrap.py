@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from opentelemetry import context as otel_context
 from sqlalchemy.engine import Engine
 
 from fleetops_common.auth import TokenService
+from fleetops_common.telemetry import context_from
 from iot_sync.adapters.db.customers import SqlCustomerDirectory
 from iot_sync.adapters.db.engine import make_engine
 from iot_sync.adapters.db.settlements import SqlSettlements
@@ -40,6 +43,21 @@ log = logging.getLogger(__name__)
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class OtelTraceContext:
+    """ARM calls, webhooks and settlements made by the relay continue the signal's trace."""
+
+    @contextmanager
+    def resume(self, traceparent: str | None) -> Iterator[None]:
+        if not traceparent:
+            yield
+            return
+        token = otel_context.attach(context_from({"traceparent": traceparent}))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
 
 
 @dataclass
@@ -139,6 +157,7 @@ def bootstrap(
             notifier=notifier,
             settlements=settlements,
             retry=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+            trace=OtelTraceContext(),
         ),
         loss_detection=LossDetection(
             uow_factory=uow_factory,

@@ -284,7 +284,9 @@ class FakeOutbox:
                 continue
             row["lease"] = lease_until
             e: OutboxEvent = row["event"]
-            out.append(PendingEvent(e.event_id, e.kind, e.payload, row["attempts"], e.key))
+            out.append(
+                PendingEvent(e.event_id, e.kind, e.payload, row["attempts"], e.key, e.traceparent)
+            )
             if len(out) == limit:
                 break
         return out

@@ -10,6 +10,7 @@ when one fails, the later ones of the same battery wait for the next round.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from iot_sync.app.ports import (
     PendingEvent,
     SettlementRequest,
     Settlements,
+    TraceContext,
     UnitOfWorkFactory,
 )
 
@@ -61,6 +63,7 @@ class OutboxDelivery:
         notifier: Notifier,
         settlements: Settlements,
         retry: RetryPolicy | None = None,
+        trace: TraceContext | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
@@ -69,6 +72,7 @@ class OutboxDelivery:
         self._notifier = notifier
         self._settlements = settlements
         self._retry = retry or RetryPolicy()
+        self._trace = trace
 
     def deliver_pending(self, limit: int = 500) -> DeliveryReport:
         now = self._clock.now()
@@ -87,7 +91,8 @@ class OutboxDelivery:
             if event.key is not None and event.key in blocked:
                 failed.append((event, "waiting for an earlier movement of the same battery", False))
                 continue
-            outcome = self._one(event)
+            with self._trace.resume(event.traceparent) if self._trace else nullcontext():
+                outcome = self._one(event)
             if outcome is None:
                 delivered.append(event.event_id)
                 continue

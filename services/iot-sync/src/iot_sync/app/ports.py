@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +26,14 @@ T = TypeVar("T")
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class TraceContext(Protocol):
+    """Carries a signal's trace to what happens after the commit (W3C `traceparent`)."""
+
+    def resume(self, traceparent: str | None) -> AbstractContextManager[None]:
+        """Within the block, calls continue the trace `traceparent` names (if any)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

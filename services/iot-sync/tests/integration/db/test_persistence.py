@@ -184,7 +184,9 @@ def test_the_outbox_leases_claimed_events_and_retries_failed_ones_when_due(uow_f
         uow.outbox.add(
             [
                 OutboxEvent(e1, OutboxKind.FIELD, {"x": 1}, T0),
-                OutboxEvent(e2, OutboxKind.WEBHOOK, {"y": 2}, T0, key="k"),
+                OutboxEvent(
+                    e2, OutboxKind.WEBHOOK, {"y": 2}, T0, key="k", traceparent="00-ab-cd-01"
+                ),
             ]
         )
         uow.commit()
@@ -198,6 +200,7 @@ def test_the_outbox_leases_claimed_events_and_retries_failed_ones_when_due(uow_f
         }
         uow.commit()
     assert {e1, e2} <= claimed.keys() and claimed[e2].payload == {"y": 2} and claimed[e2].key == "k"
+    assert claimed[e2].traceparent == "00-ab-cd-01"
     with uow_factory() as uow:
         again = {e.event_id for e in uow.outbox.claim(now=later, lease_until=later, limit=100_000)}
         uow.outbox.mark_delivered([e1], at=later)

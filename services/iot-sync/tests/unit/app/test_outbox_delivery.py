@@ -1,6 +1,10 @@
 """The relay: everything leaves after commit, once per event id."""
 
+from contextlib import contextmanager
+from dataclasses import replace
+
 from iot_sync.app.arm import ArmAsset
+from iot_sync.app.delivery import OutboxDelivery
 from iot_sync.app.signals import FieldMessageKind, SourceKind
 
 from ..fakes import signal
@@ -138,3 +142,40 @@ def test_a_loss_starts_one_settlement_through_the_settlements_port(world):
         "BAT-1",
         "manual_report",
     )
+
+
+class RecordingTrace:
+    def __init__(self, arm) -> None:
+        self.arm = arm
+        self.seen: list[tuple[str | None, int]] = []
+
+    @contextmanager
+    def resume(self, traceparent):
+        self.seen.append((traceparent, len(self.arm.movements)))
+        yield
+
+
+def test_arm_calls_continue_the_trace_of_the_signal_that_caused_them(world):
+    arm_knows(world, "BAT-1")
+    trace = RecordingTrace(world.arm)
+    delivery = OutboxDelivery(
+        uow_factory=world.uow_factory,
+        clock=world.clock,
+        publisher=world.publisher,
+        arm=world.arm,
+        notifier=world.notifier,
+        settlements=world.settlements,
+        trace=trace,
+    )
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    dispense = signal(
+        SourceKind.STATION,
+        "ST-1",
+        "dispense_confirm",
+        {"customer_id": "C-1", "battery_id": "BAT-1"},
+    )
+    world.handler.handle([replace(dispense, traceparent=parent)])
+    delivery.deliver_pending()
+    assert (parent, 0) in trace.seen  # entered before the ARM call was made
+    assert all(traceparent == parent for traceparent, _ in trace.seen)
+    assert len(world.arm.movements) == 1
