@@ -128,7 +128,8 @@ def bootstrap(
             if settings.webhook_url
             else LoggingNotifier()
         )
-    topics = TopicScheme(settings.mqtt.topic_prefix)
+    # HTTP callers name topics as in the protocol sheet, whatever prefix the broker uses.
+    topics = TopicScheme()
     return Container(
         settings=settings,
         engine=engine,
