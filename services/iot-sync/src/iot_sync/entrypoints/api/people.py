@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from fleetops_common.problems import PROBLEM_RESPONSES
+from iot_sync.domain.service import Service, ServiceState
 from iot_sync.entrypoints.api.deps import Services, Viewer
 from iot_sync.entrypoints.api.schemas import (
     AuditOut,
@@ -24,7 +25,12 @@ router = APIRouter(prefix="/v1", tags=["customers and personnel"], responses=PRO
 def list_customers(_: Viewer, c: Services) -> CustomerPage:
     customers = c.customers.all()
     with c.uow_factory() as uow:
-        services = uow.services.for_customers([x.customer_id for x in customers])
+        # A plain read (no row locks): a listing must never wait for a batch.
+        found = uow.services.find(customer_id=None, limit=100_000)
+    services: dict[str, Service] = {}
+    for s in found:
+        if s.customer_id not in services or s.state is not ServiceState.CANCELLED:
+            services[s.customer_id] = s
     return CustomerPage(items=[CustomerOut.of(x, services.get(x.customer_id)) for x in customers])
 
 
