@@ -9,8 +9,18 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
-from fleetops_devstack.stack import API_PORT, SIM_PORT, embedded_processes, stack_processes
+from fleetops_devstack.processes import VAR, Process, start_in_order, stop_all, wait_until_ok
+from fleetops_devstack.stack import (
+    API_PORT,
+    ARM_SIM_PORT,
+    EMBEDDED_MQTT_PORT,
+    IOT_PORT,
+    SIM_PORT,
+    STACK_MQTT_HOST,
+    STACK_MQTT_PORT,
+    embedded_processes,
+    stack_processes,
+)
 
 app = typer.Typer(help="Fleetops developer commands", no_args_is_help=True)
 console = Console()
@@ -35,10 +45,9 @@ def token(
     print(mint(tenant, role))
 
 
-def _serve(processes: list[Process], title: str) -> None:
+def _serve(processes: list[Process], title: str, *, mqtt: str) -> None:
     try:
-        for p in processes:
-            p.start()
+        start_in_order(processes)
         wait_until_ok(f"http://127.0.0.1:{SIM_PORT}/_sim/config", timeout_s=60, watch=processes)
         wait_until_ok(f"http://127.0.0.1:{API_PORT}/readyz", timeout_s=180, watch=processes)
         console.print(
@@ -46,6 +55,9 @@ def _serve(processes: list[Process], title: str) -> None:
                 f"[bold]{title}[/bold] is ready\n\n"
                 f"device-change API   http://127.0.0.1:{API_PORT}   (docs: /docs, /openapi.json)\n"
                 f"ThingSpace sim      http://127.0.0.1:{SIM_PORT}   (control: /_sim/config)\n"
+                f"iot-sync API        http://127.0.0.1:{IOT_PORT}   (docs: /docs, /v1/stations)\n"
+                f"ARM sim             http://127.0.0.1:{ARM_SIM_PORT}   (control: /_sim/config)\n"
+                f"MQTT broker         {mqtt}\n"
                 f"logs                {VAR}/\n\n"
                 f"operator token for tenant demo:\n{mint('demo', 'operator')}\n\n"
                 'try:  curl -H "Authorization: Bearer $TOKEN" '
@@ -70,8 +82,13 @@ def run(
     fleet_size: Annotated[int, typer.Option(help="devices the simulator seeds")] = 2000,
     fresh: Annotated[bool, typer.Option(help="start from an empty database")] = True,
 ) -> None:
-    """The embedded default: SQLite, in-process broker and workers, the ThingSpace simulator."""
-    _serve(embedded_processes(fleet_size=fleet_size, fresh=fresh), "Fleetops (embedded)")
+    """The embedded default: SQLite, in-process broker and workers, the ThingSpace simulator;
+    iot-sync with the embedded MQTT broker (amqtt) and the ARM simulator."""
+    _serve(
+        embedded_processes(fleet_size=fleet_size, fresh=fresh),
+        "Fleetops (embedded)",
+        mqtt=f"mqtt://127.0.0.1:{EMBEDDED_MQTT_PORT}   (amqtt, MQTT 3.1.1, any user name)",
+    )
 
 
 @app.command("run-stack")
@@ -79,8 +96,13 @@ def run_stack(
     fleet_size: Annotated[int, typer.Option()] = 2000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 2,
 ) -> None:
-    """Each process separately, against PostgreSQL and RabbitMQ (settings only)."""
-    _serve(stack_processes(fleet_size=fleet_size, workers=workers), "Fleetops (stack)")
+    """Each process separately, against PostgreSQL and RabbitMQ (settings only); iot-sync
+    against PostgreSQL and Mosquitto (MQTT 5) with the ARM simulator."""
+    _serve(
+        stack_processes(fleet_size=fleet_size, workers=workers),
+        "Fleetops (stack)",
+        mqtt=f"mqtt://{STACK_MQTT_HOST}:{STACK_MQTT_PORT}   (Mosquitto, MQTT 5)",
+    )
 
 
 @app.command()

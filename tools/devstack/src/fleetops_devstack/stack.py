@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 from fleetops_devstack.processes import VAR, Process
 
@@ -12,6 +14,28 @@ STACK_DATABASE_URL = os.environ.get(
     "FLEETOPS_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/fleetops"
 )
 STACK_BROKER_URL = os.environ.get("FLEETOPS_STACK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+# iot-sync and its partners (issue 3): all configurable, these are the contract's defaults
+IOT_PORT = int(os.environ.get("IOT_SYNC_PORT", "8002"))
+ARM_SIM_PORT = int(os.environ.get("ARM_SIM_PORT", "8103"))
+EMBEDDED_MQTT_PORT = int(os.environ.get("FLEETOPS_EMBEDDED_MQTT_PORT", "1884"))
+STACK_MQTT_HOST = os.environ.get("FLEETOPS_STACK_MQTT_HOST", "127.0.0.1")
+STACK_MQTT_PORT = int(os.environ.get("FLEETOPS_STACK_MQTT_PORT", "1883"))
+STACK_IOT_DATABASE_URL = os.environ.get(
+    "FLEETOPS_STACK_IOT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/fleetops_iot"
+)
+# `python -m` needs a __main__ guard iot-sync's cli does not have; its console script does this
+IOT_SYNC_CLI = ["-c", "from iot_sync.entrypoints.cli import app; app()"]
+
+
+@dataclass(frozen=True)
+class IotPorts:
+    """Where the iot part of a process set listens."""
+
+    api: int = IOT_PORT
+    arm_sim: int = ARM_SIM_PORT
+    mqtt_host: str = "127.0.0.1"
+    mqtt: int = EMBEDDED_MQTT_PORT
 
 
 def simulator(
@@ -33,6 +57,75 @@ def device_change_env(*, port: int = API_PORT, sim_port: int = SIM_PORT) -> dict
     }
 
 
+def embedded_broker(port: int = EMBEDDED_MQTT_PORT, *, name: str = "mqtt-broker") -> Process:
+    """amqtt (MQTT 3.1.1 only) in a process of its own, so it never shares iot-sync's GIL."""
+    return Process(
+        name,
+        ["-m", "fleetops_devstack.mqtt_broker", str(port)],
+        ready_mqtt=("127.0.0.1", port),
+    )
+
+
+def arm_simulator(
+    port: int = ARM_SIM_PORT, *, name: str = "arm-sim", extra: dict[str, str] | None = None
+) -> Process:
+    return Process(
+        name,
+        ["-m", "arm_sim.cli", "serve", "--port", str(port)],
+        env={"ARM_SIM_PORT": str(port), **(extra or {})},
+        ready_url=f"http://127.0.0.1:{port}/_sim/config",
+    )
+
+
+def iot_sync_env(
+    *, ports: IotPorts, database_url: str, protocol: str, topic_prefix: str = ""
+) -> dict[str, str]:
+    return {
+        "IOT_SYNC_PORT": str(ports.api),
+        "IOT_SYNC_DATABASE_URL": database_url,
+        "IOT_SYNC_ARM__BASE_URL": f"http://127.0.0.1:{ports.arm_sim}",
+        "IOT_SYNC_MQTT__HOST": ports.mqtt_host,
+        "IOT_SYNC_MQTT__PORT": str(ports.mqtt),
+        "IOT_SYNC_MQTT__PROTOCOL": protocol,
+        "IOT_SYNC_MQTT__TOPIC_PREFIX": topic_prefix,
+        "IOT_SYNC_SEED_DEMO_DATA": "true",
+        "IOT_SYNC_SYNC_ARM_ON_START": "true",
+    }
+
+
+def iot_sync(env: dict[str, str], *, port: int, name: str = "iot-sync") -> Process:
+    """Started once the broker and ARM answer: its warm-up pulls ARM and connects MQTT once."""
+    return Process(
+        name,
+        [*IOT_SYNC_CLI, "serve"],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        after_previous=True,
+    )
+
+
+def remove_sqlite(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+
+
+def embedded_iot_processes(
+    *, ports: IotPorts | None = None, fresh: bool = True, db: Path | None = None, prefix: str = ""
+) -> list[Process]:
+    """The iot part of `make run`: amqtt, the ARM simulator, iot-sync on SQLite (3.1.1)."""
+    ports = ports or IotPorts()
+    VAR.mkdir(exist_ok=True)
+    db = db or VAR / "iot-sync.db"
+    if fresh:
+        remove_sqlite(db)
+    env = iot_sync_env(ports=ports, database_url=f"sqlite:///{db}", protocol="3.1.1")
+    return [
+        embedded_broker(ports.mqtt, name=f"{prefix}mqtt-broker"),
+        arm_simulator(ports.arm_sim, name=f"{prefix}arm-sim"),
+        iot_sync(env, port=ports.api, name=f"{prefix}iot-sync"),
+    ]
+
+
 def embedded_processes(*, fleet_size: int, fresh: bool) -> list[Process]:
     VAR.mkdir(exist_ok=True)
     db = VAR / "device-change.db"
@@ -48,6 +141,7 @@ def embedded_processes(*, fleet_size: int, fresh: bool) -> list[Process]:
     return [
         simulator(fleet_size),
         Process("device-change", ["-m", "device_change.entrypoints.cli", "serve"], env=env),
+        *embedded_iot_processes(fresh=fresh),
     ]
 
 
@@ -61,6 +155,14 @@ def ensure_postgres_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def stack_iot_processes(*, protocol: str = "5") -> list[Process]:
+    """iot-sync against PostgreSQL and Mosquitto (1883, v5) plus the ARM simulator."""
+    ensure_postgres_database(STACK_IOT_DATABASE_URL)
+    ports = IotPorts(mqtt_host=STACK_MQTT_HOST, mqtt=STACK_MQTT_PORT)
+    env = iot_sync_env(ports=ports, database_url=STACK_IOT_DATABASE_URL, protocol=protocol)
+    return [arm_simulator(ports.arm_sim), iot_sync(env, port=ports.api)]
 
 
 def stack_processes(*, fleet_size: int, workers: int) -> list[Process]:
@@ -81,4 +183,4 @@ def stack_processes(*, fleet_size: int, workers: int) -> list[Process]:
         )
         for n in range(1, workers + 1)
     ]
-    return procs
+    return procs + stack_iot_processes()
