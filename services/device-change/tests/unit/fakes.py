@@ -100,6 +100,12 @@ class FakeDevices:
         self.s.devices[after.iccid] = after
         return before
 
+    def update_many(
+        self, tenant: str, changes: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Device]:
+        befores = {i: self.update(tenant, i, c) for i, c in changes.items()}
+        return {i: b for i, b in befores.items() if b is not None}
+
     def upsert_from_carrier(self, tenant: str, devices: Sequence[CarrierDeviceState]) -> int:
         for st in devices:
             old = self.s.devices.get(st.iccid)
@@ -151,7 +157,9 @@ class FakeBulkChanges:
         self.s.bulks[bulk.id] = bulk
         self.s.fingerprints[bulk.id] = request_fingerprint
 
-    def get(self, tenant: str | None, bulk_change_id: str) -> BulkChange | None:
+    def get(
+        self, tenant: str | None, bulk_change_id: str, *, lock: bool = False
+    ) -> BulkChange | None:
         b = self.s.bulks.get(bulk_change_id)
         return b if b and (tenant is None or b.tenant == tenant) else None
 

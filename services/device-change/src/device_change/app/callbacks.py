@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from device_change.app.ports import CarrierDeviceOutcome, Clock, UnitOfWorkFactory
 from device_change.app.processing import DeviceLineSettler, SettleReport
@@ -10,19 +14,86 @@ from device_change.app.processing import DeviceLineSettler, SettleReport
 SETTLE_CALLBACKS = "settle_carrier_callbacks"
 
 
+@dataclass(eq=False)
+class _Arrival:
+    outcomes: Sequence[CarrierDeviceOutcome]
+    stored: threading.Event = field(default_factory=threading.Event)
+    new: int = 0
+    error: BaseException | None = None
+
+
 class CarrierCallbackIntake:
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, wake_settler: Callable[[], None]) -> None:
+    """Stores callbacks durably before they are acknowledged, many per transaction.
+
+    Callbacks arrive hundreds or thousands a second, one device each. One transaction per
+    callback would make them queue for the database's write lock (SQLite has one lock for
+    the whole file), so a single writer thread stores whatever arrived while its previous
+    commit ran, in one transaction (group commit). Each caller still returns only after
+    the commit that holds its callback, so an acknowledgement never precedes durability.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        wake_settler: Callable[[], None],
+        max_group: int = 1000,
+        timeout_s: float = 30.0,
+    ) -> None:
         self._uow_factory = uow_factory
         self._wake = wake_settler
+        self._max_group = max_group
+        self._timeout_s = timeout_s
+        self._arrivals: queue.SimpleQueue[_Arrival] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def accept(self, outcomes: Sequence[CarrierDeviceOutcome]) -> tuple[int, int]:
         """Store the outcomes durably; returns (new, duplicates)."""
-        with self._uow_factory() as uow:
-            new = uow.inbox.store(outcomes)
-            uow.commit()
-        if new:
-            self._wake()
-        return new, len(outcomes) - new
+        arrival = _Arrival(outcomes)
+        self._ensure_writer()
+        self._arrivals.put(arrival)
+        if not arrival.stored.wait(self._timeout_s):
+            raise TimeoutError("callback not stored in time")
+        if arrival.error is not None:
+            raise arrival.error
+        return arrival.new, len(outcomes) - arrival.new
+
+    def _ensure_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._start_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="callback-intake", daemon=True
+                )
+                self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            group = [self._arrivals.get()]
+            while len(group) < self._max_group:
+                try:
+                    group.append(self._arrivals.get_nowait())
+                except queue.Empty:
+                    break
+            self._store(group)
+
+    def _store(self, group: list[_Arrival]) -> None:
+        try:
+            with self._uow_factory() as uow:
+                for arrival in group:
+                    arrival.new = uow.inbox.store(arrival.outcomes)
+                uow.commit()
+        except BaseException as exc:  # every caller of this group learns it was not stored
+            for arrival in group:
+                arrival.new, arrival.error = 0, exc
+        for arrival in group:
+            arrival.stored.set()
+        if any(arrival.new for arrival in group):
+            # A failed wake-up is harmless: the housekeeper wakes the settler on its rounds.
+            with contextlib.suppress(Exception):
+                self._wake()
 
 
 class CallbackSettlement:

@@ -159,6 +159,12 @@ class DeviceRepository(Protocol):
         """Apply the changes; returns the device as it was before, or None if unknown."""
         ...
 
+    def update_many(
+        self, tenant: str, changes: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Device]:
+        """Apply each ICCID's changes; returns the known devices as they were before."""
+        ...
+
     def upsert_from_carrier(self, tenant: str, devices: Sequence[CarrierDeviceState]) -> int: ...
 
     def list(
@@ -181,7 +187,11 @@ class RatePlanRepository(Protocol):
 class BulkChangeRepository(Protocol):
     def add(self, bulk: BulkChange, request_fingerprint: str | None) -> None: ...
 
-    def get(self, tenant: str | None, bulk_change_id: str) -> BulkChange | None: ...
+    def get(
+        self, tenant: str | None, bulk_change_id: str, *, lock: bool = False
+    ) -> BulkChange | None:
+        """`lock`: hold the bulk change until commit (decisions about it are serialised)."""
+        ...
 
     def find_by_idempotency_key(
         self, tenant: str, key: str

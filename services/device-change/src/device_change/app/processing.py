@@ -97,8 +97,7 @@ class DeviceLineSettler:
         by_iccid = repo.open_lines_by_iccid(unmatched) if unmatched else {}
         settled = ignored = pending = 0
         touched: list[DeviceLine] = []
-        bulk_cache: dict[str, BulkChange | None] = {}
-        audit: list[AuditEntry] = []
+        succeeded: list[tuple[DeviceLine, Mapping[str, Any]]] = []
         for outcome in outcomes:
             line = by_key.get((outcome.request_id, outcome.iccid)) or by_iccid.get(outcome.iccid)
             if line is None:
@@ -130,47 +129,59 @@ class DeviceLineSettler:
             touched.append(line)
             settled += 1
             if outcome.succeeded:
-                entry = self._apply_to_device(uow, line, outcome.reported, source, bulk_cache)
-                if entry is not None:
-                    audit.append(entry)
+                succeeded.append((line, outcome.reported))
         repo.save_lines(touched)
+        audit = self._apply_to_devices(uow, succeeded, source)
         if audit:
             uow.audit.record(audit)
         self.close_finished(uow, {ln.batch_id for ln in touched if ln.batch_id})
         return SettleReport(settled=settled, ignored=ignored, still_pending=pending)
 
-    def _apply_to_device(
+    def _apply_to_devices(
         self,
         uow: UnitOfWork,
-        line: DeviceLine,
-        reported: Mapping[str, Any],
+        succeeded: Sequence[tuple[DeviceLine, Mapping[str, Any]]],
         source: str,
-        bulk_cache: dict[str, BulkChange | None],
-    ) -> AuditEntry | None:
-        changes: dict[str, Any] = dict(line.after)
-        if "status" in changes:
-            changes["status"] = DeviceStatus(changes["status"])
-        if reported.get("msisdn") and line.action is CarrierAction.ACTIVATE:
-            changes["msisdn"] = reported["msisdn"]
-        before = uow.devices.update(line.tenant, line.iccid, changes)
-        if before is None:
-            return None
-        if line.bulk_change_id not in bulk_cache:
-            bulk_cache[line.bulk_change_id] = uow.bulk_changes.get(None, line.bulk_change_id)
-        bulk = bulk_cache[line.bulk_change_id]
-        after = before.with_changes(**changes)
-        return AuditEntry(
-            tenant=line.tenant,
-            iccid=after.iccid,
-            action=(line.action.value if line.action else "change"),
-            before=before.snapshot(),
-            after=after.snapshot(),
-            actor=bulk.submitted_by if bulk else "system",
-            at=_now(self._clock),
-            bulk_change_id=line.bulk_change_id,
-            line_id=line.id,
-            carrier_request_id=line.carrier_request_id or source,
-        )
+    ) -> list[AuditEntry]:
+        """Write the lines' changes to the inventory, tenant by tenant, and audit each."""
+        changes_of: dict[str, dict[str, dict[str, Any]]] = {}
+        for line, reported in succeeded:
+            changes: dict[str, Any] = dict(line.after)
+            if "status" in changes:
+                changes["status"] = DeviceStatus(changes["status"])
+            if reported.get("msisdn") and line.action is CarrierAction.ACTIVATE:
+                changes["msisdn"] = reported["msisdn"]
+            changes_of.setdefault(line.tenant, {})[line.iccid] = changes
+        befores = {
+            tenant: uow.devices.update_many(tenant, changes)
+            for tenant, changes in changes_of.items()
+        }
+        bulks: dict[str, BulkChange | None] = {}
+        at = _now(self._clock)
+        audit: list[AuditEntry] = []
+        for line, _ in succeeded:
+            before = befores[line.tenant].get(line.iccid)
+            if before is None:
+                continue
+            if line.bulk_change_id not in bulks:
+                bulks[line.bulk_change_id] = uow.bulk_changes.get(None, line.bulk_change_id)
+            bulk = bulks[line.bulk_change_id]
+            after = before.with_changes(**changes_of[line.tenant][line.iccid])
+            audit.append(
+                AuditEntry(
+                    tenant=line.tenant,
+                    iccid=after.iccid,
+                    action=(line.action.value if line.action else "change"),
+                    before=before.snapshot(),
+                    after=after.snapshot(),
+                    actor=bulk.submitted_by if bulk else "system",
+                    at=at,
+                    bulk_change_id=line.bulk_change_id,
+                    line_id=line.id,
+                    carrier_request_id=line.carrier_request_id or source,
+                )
+            )
+        return audit
 
     def close_finished(self, uow: UnitOfWork, batch_ids: set[str]) -> None:
         """Mark batches with no open line DONE, and finish bulk changes with no open batch."""
@@ -190,10 +201,12 @@ class DeviceLineSettler:
 
     def finish_if_done(self, uow: UnitOfWork, bulk_id: str) -> None:
         repo = uow.bulk_changes
-        if repo.open_batch_count(bulk_id):
-            return
-        bulk = repo.get(None, bulk_id)
+        # Lock first, count after: two transactions closing a bulk change's last two batches
+        # would otherwise each still see the other's batch open, and neither would finish it.
+        bulk = repo.get(None, bulk_id, lock=True)
         if bulk is None or bulk.status.finished:
+            return
+        if repo.open_batch_count(bulk_id):
             return
         counts = repo.line_counts(bulk_id)
         status = bulk_status_from_counts(

@@ -212,3 +212,75 @@ def test_lines_keep_awkward_text_and_json_exactly(engine_each_dialect, make):
     assert stored[0].carrier_args == line.carrier_args
     assert stored[0].reason == "\\N"
     assert stored[0].after == line.after
+
+
+def test_two_settlements_closing_the_last_two_batches_at_once_finish_the_bulk_change(engine, make):
+    """PostgreSQL READ COMMITTED: each transaction must not decide on a stale count."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from device_change.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
+    from device_change.app.ports import CarrierDeviceOutcome
+    from device_change.app.processing import DeviceLineSettler
+    from device_change.domain.bulk_change import BulkChangeStatus
+
+    class Clock:
+        def now(self):
+            return datetime.now(UTC)
+
+    uow_factory = SqlAlchemyUnitOfWorkFactory(engine)
+    settler = DeviceLineSettler(clock=Clock())
+    bulk = make.bulk(make.tenant())
+    first = make.batch(bulk, status=BatchStatus.SUBMITTED, request_id=f"r1-{bulk.id}")
+    second = make.batch(bulk, status=BatchStatus.SUBMITTED, request_id=f"r2-{bulk.id}")
+    line_a = make.lines(bulk, 1, batch=first, status=LineStatus.SUBMITTED)
+    line_b = make.lines(bulk, 1, batch=second, status=LineStatus.SUBMITTED, start=1)
+    with uow_factory() as u:
+        u.bulk_changes.add(bulk, None)
+        u.bulk_changes.add_batches([first, second])
+        u.bulk_changes.add_lines(line_a + line_b)
+        u.bulk_changes.mark_started(bulk.id, datetime.now(UTC))
+        u.commit()
+    a_settled, b_starting = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def settle_first() -> None:
+        try:
+            with uow_factory() as u:
+                settler.settle(
+                    u,
+                    [CarrierDeviceOutcome(first.carrier_request_id, line_a[0].iccid, True)],
+                    source="test",
+                )
+                a_settled.set()
+                assert b_starting.wait(10)
+                time.sleep(0.3)  # let the other transaction reach its decision
+                u.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def settle_second() -> None:
+        try:
+            assert a_settled.wait(10)
+            with uow_factory() as u:
+                b_starting.set()
+                settler.settle(
+                    u,
+                    [CarrierDeviceOutcome(second.carrier_request_id, line_b[0].iccid, True)],
+                    source="test",
+                )
+                u.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=settle_first), threading.Thread(target=settle_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    with uow_factory() as u:
+        finished = u.bulk_changes.get(None, bulk.id)
+    assert finished is not None
+    assert finished.status is BulkChangeStatus.COMPLETED

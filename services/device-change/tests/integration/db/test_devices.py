@@ -95,6 +95,37 @@ def test_update_applies_changes_and_returns_the_device_as_it_was(uow_factory, ma
     assert list(after) == [new_iccid] and after[new_iccid].status is DeviceStatus.SUSPENDED
 
 
+def test_update_many_applies_each_devices_own_changes_in_one_go(uow_factory, make):
+    tenant, other_tenant = make.tenant(), make.tenant()
+    devices = [make.state() for _ in range(4)]
+    foreign = make.state()
+    with uow_factory() as u:
+        u.devices.upsert_from_carrier(tenant, devices)
+        u.devices.upsert_from_carrier(other_tenant, [foreign])
+        befores = u.devices.update_many(
+            tenant,
+            {
+                devices[0].iccid: {"status": DeviceStatus.SUSPENDED},
+                devices[1].iccid: {"status": DeviceStatus.SUSPENDED},
+                devices[2].iccid: {"rate_plan": "M2M_4G_5GB"},
+                foreign.iccid: {"status": DeviceStatus.SUSPENDED},  # another tenant's
+            },
+        )
+        after = u.devices.get_many(tenant, [d.iccid for d in devices])
+        untouched = u.devices.get_many(other_tenant, [foreign.iccid])
+    assert set(befores) == {d.iccid for d in devices[:3]}
+    assert all(b.status is DeviceStatus.ACTIVE for b in befores.values())
+    assert [after[d.iccid].status for d in devices] == [
+        DeviceStatus.SUSPENDED,
+        DeviceStatus.SUSPENDED,
+        DeviceStatus.ACTIVE,
+        DeviceStatus.ACTIVE,
+    ]
+    assert after[devices[2].iccid].rate_plan == "M2M_4G_5GB"
+    assert after[devices[0].iccid].rate_plan == devices[0].rate_plan
+    assert untouched[foreign.iccid].status is DeviceStatus.ACTIVE
+
+
 def test_rate_plans_are_replaced_per_tenant(uow_factory, make):
     tenant, other = make.tenant(), make.tenant()
     with uow_factory() as u:

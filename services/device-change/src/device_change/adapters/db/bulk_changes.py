@@ -140,11 +140,13 @@ class SqlAlchemyBulkChangeRepository:
             )
         )
 
-    def get(self, tenant: str | None, bulk_change_id: str) -> BulkChange | None:
+    def get(
+        self, tenant: str | None, bulk_change_id: str, *, lock: bool = False
+    ) -> BulkChange | None:
         q = select(t.bulk_changes).where(t.bulk_changes.c.id == bulk_change_id)
         if tenant is not None:
             q = q.where(t.bulk_changes.c.tenant == tenant)
-        r = self.conn.execute(q).mappings().first()
+        r = self.conn.execute(self._lock(q, lock)).mappings().first()
         return _bulk(r) if r else None
 
     def find_by_idempotency_key(

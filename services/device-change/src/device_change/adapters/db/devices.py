@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from device_change.adapters.db import tables as t
@@ -62,20 +62,42 @@ class SqlAlchemyDeviceRepository:
         return frozenset(found)
 
     def update(self, tenant: str, iccid: str, changes: Mapping[str, Any]) -> Device | None:
-        q = select(t.devices).where(t.devices.c.tenant == tenant, t.devices.c.iccid == iccid)
-        if is_postgres(self.conn):
-            q = q.with_for_update()  # the "before" we return must be what we overwrite
-        row = self.conn.execute(q).mappings().first()
-        if row is None:
-            return None
-        values: dict[str, Any] = {
-            k: (v.value if isinstance(v, DeviceStatus) else v)
-            for k, v in changes.items()
-            if k in _UPDATABLE
-        }
-        values["updated_at"] = now()
-        self.conn.execute(update(t.devices).where(t.devices.c.id == row["id"]).values(**values))
-        return _device(row)
+        return self.update_many(tenant, {iccid: changes}).get(iccid)
+
+    def update_many(
+        self, tenant: str, changes: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Device]:
+        """One SELECT per chunk and one executemany per shape of change, not two per device."""
+        rows: dict[str, RowMapping] = {}
+        for chunk in chunks(list(changes)):
+            q = select(t.devices).where(t.devices.c.tenant == tenant, t.devices.c.iccid.in_(chunk))
+            if is_postgres(self.conn):
+                q = q.with_for_update()  # the "before" we return must be what we overwrite
+            rows.update({r["iccid"]: r for r in self.conn.execute(q).mappings()})
+        at = now()
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for iccid, row in rows.items():
+            values = {
+                k: (v.value if isinstance(v, DeviceStatus) else v)
+                for k, v in changes[iccid].items()
+                if k in _UPDATABLE
+            }
+            shape = tuple(sorted(values))
+            by_shape.setdefault(shape, []).append(
+                {"row_id": row["id"], "new_updated_at": at}
+                | {f"new_{k}": v for k, v in values.items()}
+            )
+        for shape, params in by_shape.items():
+            stmt = (
+                update(t.devices)
+                .where(t.devices.c.id == bindparam("row_id"))
+                .values(
+                    {k: bindparam(f"new_{k}") for k in shape}
+                    | {"updated_at": bindparam("new_updated_at")}
+                )
+            )
+            self.conn.execute(stmt, params)
+        return {iccid: _device(row) for iccid, row in rows.items()}
 
     def upsert_from_carrier(self, tenant: str, devices: Sequence[CarrierDeviceState]) -> int:
         """Insert or update by ICCID; a device pending at the carrier keeps its status."""
