@@ -354,10 +354,12 @@ class Tracker:
     def topic(self, app: str) -> str:
         return f"{self.platform.prefix}/dt/arm/{app}/{self.region}/{self.site}/{self.battery_id}"
 
-    def _send(self, app: str, data: dict[str, Any], kind: str | None = None) -> str:
+    def _send(
+        self, app: str, data: dict[str, Any], kind: str | None = None, seq: int | None = None
+    ) -> str:
         body = envelope(
             data,
-            seq=self.platform.next_seq(f"{app}/{self.battery_id}"),
+            seq=seq if seq is not None else self.platform.next_seq(f"{app}/{self.battery_id}"),
             actor={"kind": "device", "id": self.battery_id},
             kind=kind,
         )
@@ -370,8 +372,8 @@ class Tracker:
     def heartbeat(self) -> str:
         return self._send("gps", {}, kind="heartbeat")
 
-    def charge(self, charge_pct: float) -> str:
-        return self._send("bms", {"charge_pct": charge_pct})
+    def charge(self, charge_pct: float, *, seq: int | None = None) -> str:
+        return self._send("bms", {"charge_pct": charge_pct}, seq=seq)
 
     @contextmanager
     def reporting(self, latitude: float, longitude: float, every_s: float = 0.25) -> Iterator[None]:
@@ -493,6 +495,13 @@ class IotPlatform:
         if self.api is not None:
             self.api.__exit__(None, None, None)
             self.api = None
+
+    def restart_iot_sync(self, **changes: Any) -> None:
+        """Stop iot-sync, then start it again on the same database and MQTT session."""
+        self.stop_iot_sync()
+        if changes:
+            self.settings = self.settings.model_copy(update=changes)
+        self.start_iot_sync()
 
     def _ready(self) -> bool:
         try:
