@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,9 +80,9 @@ class FakeSignalLog:
         ]
 
     def page(
-        self, *, result: SignalResult | None, limit: int, cursor: str | None
+        self, *, results: Collection[SignalResult] | None, limit: int, cursor: str | None
     ) -> Page[SignalRecord]:
-        rows = [r for r in self.s.signal_log if result is None or r.result is result]
+        rows = [r for r in self.s.signal_log if results is None or r.result in results]
         return Page(rows[:limit])
 
 

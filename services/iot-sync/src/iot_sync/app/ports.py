@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,8 +177,10 @@ class SignalLog(Protocol):
         ...
 
     def page(
-        self, *, result: SignalResult | None, limit: int, cursor: str | None
-    ) -> Page[SignalRecord]: ...
+        self, *, results: Collection[SignalResult] | None, limit: int, cursor: str | None
+    ) -> Page[SignalRecord]:
+        """Newest first, of any of `results` (None: all)."""
+        ...
 
 
 class SenderLedger(Protocol):

@@ -128,6 +128,22 @@ def test_a_malformed_signal_is_a_problem_naming_the_field_and_is_logged(api):
     assert logged["items"][0]["reason_code"] == "missing_field"
 
 
+def test_malformed_signals_are_listed_among_the_rejected_with_their_reason(api):
+    bad = call("ST-0001", "authorize", {"customer_id": "CUST-0001"}, seq=1)
+    bad["envelope"]["seq"] = "1"
+    assert post_signals(api, bad).status_code == 422
+    post_signals(api, call("ST-0002", "authorize", {"customer_id": "CUST-0004"}, seq=1))
+
+    rejected = api.client.get(
+        "/v1/signals", params={"result": "rejected"}, headers=api.token("viewer")
+    ).json()["items"]
+
+    assert sorted((e["result"], e["reason_code"]) for e in rejected) == [
+        ("malformed", "wrong_type"),
+        ("rejected", "bad_standing"),
+    ]
+
+
 def test_a_replayed_signal_is_reported_as_a_duplicate(api):
     signal = call("ST-0001", "authorize", {"customer_id": "CUST-0001"}, seq=1)
     post_signals(api, signal)

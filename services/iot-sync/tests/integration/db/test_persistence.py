@@ -86,10 +86,10 @@ def test_the_signal_log_knows_taken_ids_settles_held_lines_and_pages_newest_firs
         uow.commit()
     with uow_factory() as uow:
         assert uow.signal_log.known_message_ids(ids) == {ids[0], ids[1]}
-        first = uow.signal_log.page(result=None, limit=2, cursor=None)
+        first = uow.signal_log.page(results=None, limit=2, cursor=None)
         assert [r.message_id for r in first.items] == [ids[2], ids[1]]
         assert first.items[1].result is SignalResult.REJECTED
-        rest = uow.signal_log.page(result=None, limit=2, cursor=first.next_cursor)
+        rest = uow.signal_log.page(results=None, limit=2, cursor=first.next_cursor)
         assert rest.items[0].message_id == ids[0]
 
 

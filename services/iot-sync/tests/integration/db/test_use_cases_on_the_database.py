@@ -178,7 +178,7 @@ def test_duplicates_and_out_of_order_messages_hold_on_the_database(scene):
     s["handler"].release_overdue()
     with s["uow"]() as uow:
         service = uow.services.for_customers([s["customer"]])[s["customer"]]
-        log = uow.signal_log.page(result=SignalResult.ACCEPTED, limit=50, cursor=None).items
+        log = uow.signal_log.page(results=[SignalResult.ACCEPTED], limit=50, cursor=None).items
     assert (service.state, service.battery_id) == (ServiceState.BATTERY_ISSUED, s["b2"])
     assert dispense.message_id in {r.message_id for r in log}
 

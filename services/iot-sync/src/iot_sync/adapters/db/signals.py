@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,12 +91,12 @@ class SqlAlchemySignalLog:
         )
 
     def page(
-        self, *, result: SignalResult | None, limit: int, cursor: str | None
+        self, *, results: Collection[SignalResult] | None, limit: int, cursor: str | None
     ) -> Page[SignalRecord]:
         """Newest first; the cursor is the id the previous page ended on."""
         q = select(t.signal_log).order_by(t.signal_log.c.id.desc()).limit(limit + 1)
-        if result is not None:
-            q = q.where(t.signal_log.c.result == result.value)
+        if results is not None:
+            q = q.where(t.signal_log.c.result.in_([r.value for r in results]))
         if cursor and cursor.isdigit():
             q = q.where(t.signal_log.c.id < int(cursor))
         rows = list(self.conn.execute(q).mappings())

@@ -21,8 +21,19 @@ from iot_sync.entrypoints.api.schemas import (
 
 router = APIRouter(prefix="/v1/signals", tags=["signals"], responses=PROBLEM_RESPONSES)
 
+# Malformed input is a rejection too (issue 3: "a logged, counted rejection"), so
+# `?result=rejected` lists it beside what the validators refused; `?result=malformed`
+# lists only the malformed.
+REJECTIONS = (SignalResult.REJECTED, SignalResult.MALFORMED)
 
-@router.get("", response_model=SignalPage, summary="The signal log, newest first")
+
+@router.get(
+    "",
+    response_model=SignalPage,
+    summary="The signal log, newest first",
+    description="`result=rejected` lists every rejection: refused by a validator "
+    "(`result` rejected) and malformed input (`result` malformed), each with its reason.",
+)
 def list_signals(
     _: Viewer,
     c: Services,
@@ -30,8 +41,9 @@ def list_signals(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> SignalPage:
+    results = REJECTIONS if result is SignalResult.REJECTED else (result,) if result else None
     with c.uow_factory() as uow:
-        page = uow.signal_log.page(result=result, limit=limit, cursor=cursor)
+        page = uow.signal_log.page(results=results, limit=limit, cursor=cursor)
     return SignalPage(
         items=[SignalRecordOut.of(r) for r in page.items], next_cursor=page.next_cursor
     )
