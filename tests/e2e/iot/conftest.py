@@ -2,7 +2,8 @@
 
 Which broker: under `CI=true` Mosquitto on 127.0.0.1:1883 is required (MQTT v5); otherwise
 Mosquitto if it answers, else the embedded amqtt broker (3.1.1 only: tests that need v5
-properties are skipped there, naming why). The database is `fresh_database_url` from
+properties are skipped there, naming why); `IOT_SYNC_TEST_MQTT_BROKER=amqtt` (ignored under
+CI) takes that path next to a running Mosquitto. The database is `fresh_database_url` from
 tests/conftest.py: a new PostgreSQL database per test (always under CI), else SQLite.
 """
 
@@ -29,7 +30,8 @@ def _under_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def mqtt_broker() -> Iterator[Broker]:
-    if accepts_connections(*MOSQUITTO, timeout=2):
+    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "") == "amqtt" and not _under_ci()
+    if not forced and accepts_connections(*MOSQUITTO, timeout=2):
         yield Broker(*MOSQUITTO, "mosquitto")
         return
     if _under_ci():

@@ -457,6 +457,7 @@ class IotPlatform:
         self.arm, self.hooks = arm, hooks
         self.api: ServerThread | None = None
         self._seqs: dict[str, int] = {}
+        self._seq_lock = threading.Lock()
         self._devices: list[Device] = []
         tokens = TokenService(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
@@ -533,8 +534,9 @@ class IotPlatform:
         return Tracker(self, battery_id, region, site)
 
     def next_seq(self, sender: str) -> int:
-        self._seqs[sender] = self._seqs.get(sender, 0) + 1
-        return self._seqs[sender]
+        with self._seq_lock:  # trackers may report from threads of their own
+            self._seqs[sender] = self._seqs.get(sender, 0) + 1
+            return self._seqs[sender]
 
     def notices(self, customer_id: str, event: str) -> list[Received]:
         topic = f"{self.prefix}/emit/abs/notify/{customer_id}/{event}"

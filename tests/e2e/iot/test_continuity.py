@@ -27,7 +27,6 @@ def _logged(p: IotPlatform, message_id: str) -> dict[str, Any]:
     )[0]
 
 
-@pytest.mark.slow
 def test_what_a_station_publishes_while_iot_sync_is_down_is_applied_after_the_restart(
     platform: IotPlatform,
 ) -> None:

@@ -258,3 +258,44 @@ def test_a_3_1_1_station_gets_its_answer_on_the_rtrn_twin_of_its_call_topic(
     assert confirmed.topic == f"{platform.prefix}/rtrn/abs/station/{station_id}/dispense_confirm"
     assert confirmed.data["result"] == "accepted"
     assert platform.service_of(customer_id)["state"] == "BATTERY_ISSUED"
+
+
+def test_a_plain_return_docks_the_battery_charging_and_the_service_is_active_again(
+    platform: IotPlatform,
+) -> None:
+    # Given a customer holding a battery, and another station with a free slot
+    customer_id = platform.good_customers()[0]
+    taken_at = _any_station(platform)
+    battery = platform.issue_battery(customer_id, taken_at)
+    back_at = platform.station_with(
+        lambda s: (
+            s["station_id"] != taken_at and bool(platform.inventory(s["station_id"])["free_slots"])
+        ),
+        "with a free slot",
+    )["station_id"]
+
+    # When the customer returns it there without taking a new one
+    returned = platform.station(back_at).call(
+        "return_confirm", {"customer_id": customer_id, "battery_id": battery}
+    )
+
+    # Then the battery charges in one of that station's free slots, here and in ARM
+    assert returned["result"] == "accepted", returned
+    asset = platform.asset(battery)
+    assert (asset["state"], asset["station_id"], asset["holder"], asset["slot"]) == (
+        "CHARGING",
+        back_at,
+        None,
+        returned["slot"],
+    )
+    platform.wait_arm_asset(
+        battery,
+        lambda a: (a["state"], a["station_id"], a["slot"]) == ("CHARGING", back_at, asset["slot"]),
+    )
+    # the service is ACTIVE without a battery, and the customer is thanked
+    service = platform.service_of(customer_id)
+    assert (service["state"], service["battery_id"]) == ("ACTIVE", None)
+    platform.hooks.wait_for(
+        lambda h: h.body["customer_id"] == customer_id and h.body["event"] == "battery_returned",
+        what="battery_returned webhook",
+    )

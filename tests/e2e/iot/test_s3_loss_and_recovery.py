@@ -9,7 +9,7 @@ import pytest
 
 from .harness import IotPlatform, eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 SILENCE_S = 2.0
 DWELL_S = 2.0
@@ -38,6 +38,7 @@ def _region_box(p: IotPlatform, region: str) -> list[float]:
     return [min(lats) - 0.05, min(lons) - 0.05, max(lats) + 0.05, max(lons) + 0.05]
 
 
+@pytest.mark.slow
 def test_silence_while_issued_declares_a_loss_and_a_later_sighting_finds_it_for_continuation(
     start_platform: Any,
 ) -> None:
@@ -95,6 +96,7 @@ def test_silence_while_issued_declares_a_loss_and_a_later_sighting_finds_it_for_
     assert len([s for s in platform.settlements() if s["battery_id"] == battery]) == 1
 
 
+@pytest.mark.slow
 def test_one_gps_jump_outside_the_area_is_no_loss_but_staying_outside_for_the_dwell_time_is(
     start_platform: Any,
 ) -> None:
