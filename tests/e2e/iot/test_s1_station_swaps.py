@@ -20,9 +20,10 @@ class Attempt:
 
 
 def _any_station(p: IotPlatform) -> str:
-    return p.station_with(lambda s: bool(p.available(s["station_id"], "STANDARD")), "")[
-        "station_id"
-    ]
+    station = p.station_with(
+        lambda s: bool(p.available(s["station_id"], "STANDARD")), "with a charged battery"
+    )
+    return str(station["station_id"])
 
 
 def unknown_customer(p: IotPlatform) -> Attempt:
