@@ -53,6 +53,24 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _print_open_work(database_url: str) -> None:
+    """What is left unfinished, to tell a lost message from a wrong state."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        for sql in (
+            "SELECT status, count(*) FROM carrier_batches GROUP BY status",
+            "SELECT b.id, b.status, b.attempts, b.carrier_request_id, l.status, count(*) "
+            "FROM carrier_batches b JOIN device_lines l ON l.batch_id = b.id "
+            "WHERE b.status <> 'DONE' GROUP BY b.id, b.status, b.attempts, "
+            "b.carrier_request_id, l.status",
+            "SELECT id, status, finished_at FROM bulk_changes",
+        ):
+            print(sql, list(conn.execute(text(sql))))
+    engine.dispose()
+
+
 @pytest.fixture
 def rabbitmq(postgres_available: bool) -> str:
     import pika
@@ -132,6 +150,7 @@ def test_a_killed_worker_loses_no_line_and_doubles_no_change(
         except BaseException:
             for log in sorted(tmp_path.glob("worker-*.log")):
                 print(f"---- {log.name}\n{log.read_text()[-6000:]}")
+            _print_open_work(s.database_url)
             raise
         finally:
             for proc in (first, second):

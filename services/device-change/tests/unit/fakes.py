@@ -388,9 +388,14 @@ class FakeCarrier:
         step = self.script.pop(0) if self.script else None
         if step is not None:
             raise step
-        return f"req-{next(self._ids)}"
+        request_id = f"req-{next(self._ids)}"
+        if self.before_answer is not None:
+            self.before_answer(request_id)
+        return request_id
 
     lookup_script: list[Exception | None] = field(default_factory=list)
+    # Runs after the carrier took a request and before its answer reaches us.
+    before_answer: Any = None
     status_script: list[Exception | None] = field(default_factory=list)
     looked_up: list[str] = field(default_factory=list)
 

@@ -376,16 +376,28 @@ class CarrierBatchSender:
             batch = repo.get_batch(batch_id, lock=True)
             if batch is None:
                 return
-            batch.status = BatchStatus.SUBMITTED
+            # Callbacks may have settled every line (matched by ICCID) before the carrier's
+            # answer to the send was recorded: a closed batch stays closed.
+            if batch.status not in (BatchStatus.DONE, BatchStatus.CANCELLED):
+                batch.status = BatchStatus.SUBMITTED
             batch.carrier_request_id = request_id
             batch.submitted_at = _now(self._clock)
             batch.traceparent = traceparent
             repo.save_batch(batch)
-            lines = [ln for ln in repo.lines_of_batch(batch_id) if ln.status is LineStatus.PENDING]
+            # Locked: a callback settling one of these lines meanwhile must not be overwritten.
+            lines = [
+                ln
+                for ln in repo.lines_of_batch(batch_id, lock=True)
+                if ln.status is LineStatus.PENDING
+            ]
             for line in lines:
                 line.status = LineStatus.SUBMITTED
                 line.carrier_request_id = request_id
             repo.save_lines(lines)
+            if not repo.open_line_count(batch_id):
+                self._settler.close_finished(uow, {batch_id})
+                uow.commit()
+                return
             uow.outbox.add(
                 OutgoingMessage(
                     actor=POLL_BATCH,
@@ -572,6 +584,9 @@ class CarrierBatchPoller:
                 if ln.status is LineStatus.SUBMITTED
             ]
             if not open_lines:
+                if not uow.bulk_changes.open_line_count(batch_id):
+                    self._settler.close_finished(uow, {batch_id})  # nothing left to wait for
+                    uow.commit()
                 return
         account = self._carriers.for_tenant(batch.tenant)
         outcomes: list[CarrierDeviceOutcome] = []

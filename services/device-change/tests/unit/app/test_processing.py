@@ -178,6 +178,20 @@ def test_a_device_the_carrier_cannot_be_asked_about_keeps_the_batch_from_being_r
     assert world.store.batches[batch.id].status is BatchStatus.SUBMITTED
 
 
+def test_callbacks_that_overtake_the_carriers_answer_still_finish_the_bulk_change(world):
+    bulk_id = submit(world, [1, 2])
+
+    def callbacks_first(request_id):
+        world.intake.accept([callback(world, request_id, n) for n in (1, 2)])
+        world.settlement.drain()
+
+    world.carrier.before_answer = callbacks_first
+    run_sends(world)
+    assert all(ln.status is LineStatus.SUCCEEDED for ln in world.store.lines.values())
+    assert all(b.status is BatchStatus.DONE for b in world.store.batches.values())
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED
+
+
 def test_a_redelivered_send_message_after_success_sends_nothing(world):
     submit(world, [1])
     batch_id = next(iter(world.store.batches))
