@@ -20,7 +20,7 @@ $(UV):
 	@$(UV) sync --frozen --all-packages --quiet
 	@touch $@
 
-.PHONY: help env run run-stack test lint typecheck unit token bench bench-carrier bench-platform migrate clean
+.PHONY: help env run run-stack test lint typecheck unit token bench bench-carrier bench-platform bench-iot migrate clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench-carrier: env ## carrier-bound profile: 10,000 devices at 5 req/s x 50 devi
 
 bench-platform: env ## platform-bound profile: 100,000 devices, no carrier limits
 	@$(RUN) fleetops bench platform
+
+bench-iot: env ## iot-sync: 5,000 MQTT signals/s for 30 s (CI=true: PostgreSQL + Mosquitto)
+	@$(RUN) fleetops bench iot $(BENCH_IOT_ARGS)
 
 clean: ## remove the environment and local data
 	rm -rf .venv $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -66,6 +67,18 @@ def test_a_station_authorize_call_is_answered_over_the_embedded_broker(
     iot: tuple[IotPorts, httpx.Client],
 ) -> None:
     # Given a station with a charged standard battery and a paho 3.1.1 client as the station
+    # When it asks to authorize a customer in good standing
+    correlation, answer = _authorize(iot, customer_id="CUST-0001", seq=1)
+
+    # Then the answer names a battery, under the call's correlation id
+    assert answer["correlation_id"] == correlation
+    assert answer["data"]["decision"] == "GRANTED"
+    assert answer["data"]["battery_id"]
+
+
+def _authorize(
+    iot: tuple[IotPorts, httpx.Client], *, customer_id: str, seq: int
+) -> tuple[str, dict[str, Any]]:
     ports, http = iot
     station_id = next(
         s["station_id"]
@@ -92,21 +105,31 @@ def test_a_station_authorize_call_is_answered_over_the_embedded_broker(
         envelope = {
             "id": f"test-{correlation}",
             "ts": datetime.now(UTC).isoformat(),
-            "seq": 1,
+            "seq": seq,
             "correlation_id": correlation,
-            "data": {"customer_id": "CUST-0001"},
+            "data": {"customer_id": customer_id},
         }
-
-        # When it asks to authorize a customer in good standing
         station.publish(
             f"call/abs/station/{station_id}/authorize", json.dumps(envelope), qos=1
         ).wait_for_publish(WAIT_S)
-
-        # Then the answer names a battery, under the call's correlation id
-        answer = json.loads(answers.get(timeout=WAIT_S).payload)
+        answer: dict[str, Any] = json.loads(answers.get(timeout=WAIT_S).payload)
     finally:
         station.disconnect()
         station.loop_stop()
-    assert answer["correlation_id"] == correlation
-    assert answer["data"]["decision"] == "GRANTED"
-    assert answer["data"]["battery_id"]
+    return correlation, answer
+
+
+def test_committed_signals_are_counted_with_their_publish_to_commit_latency(
+    iot: tuple[IotPorts, httpx.Client],
+) -> None:
+    # Given a station call that was answered, so committed
+    _, http = iot
+    _authorize(iot, customer_id="CUST-0002", seq=2)
+
+    # When the consumer's counters are read
+    stats = http.get("/v1/admin/ingest-stats").json()
+
+    # Then what it committed is there, each signal in the latency histogram
+    assert stats["signals"] >= 1
+    assert stats["batches"] >= 1
+    assert sum(stats["latency_ms_histogram"].values()) == stats["signals"] - stats["malformed"]

@@ -28,6 +28,7 @@ from iot_sync.adapters.mqtt.topics import TopicScheme
 from iot_sync.adapters.notify.webhook import LoggingNotifier, WebhookNotifier
 from iot_sync.app.arm import ArmGateway
 from iot_sync.app.delivery import OutboxDelivery, RetryPolicy
+from iot_sync.app.ingest_stats import IngestStats
 from iot_sync.app.inventory import ReconcileWithArm, SyncArmInventory
 from iot_sync.app.loss import LossDetection
 from iot_sync.app.ports import Clock, CustomerDirectory, FieldPublisher, Notifier
@@ -79,6 +80,7 @@ class Container:
     reconciliation: ReconcileWithArm
     tokens: TokenService
     outbox_written: threading.Event = field(default_factory=threading.Event)
+    ingest: IngestStats = field(default_factory=IngestStats)
 
     def handle_batch(self, batch: Sequence[Signal | MalformedSignal]) -> BatchReport:
         """Apply a batch in one transaction; returns once committed, with each outcome."""
@@ -86,7 +88,8 @@ class Container:
 
     def consume(self, batch: Sequence[Signal | MalformedSignal]) -> None:
         """The MQTT consumer's handler: its return means "committed, acknowledge them"."""
-        self.signals.handle(batch)
+        report = self.signals.handle(batch)
+        self.ingest.record(batch, committed_at=datetime.now(UTC), transitions=report.transitions)
 
 
 def allowed_areas(settings: IotSyncSettings) -> dict[str, AllowedArea]:

@@ -107,10 +107,49 @@ def run_stack(
 
 @app.command()
 def bench(
-    profile: Annotated[str, typer.Argument(help="carrier or platform")],
+    profile: Annotated[str, typer.Argument(help="carrier, platform (device-change) or iot")],
     devices: Annotated[int | None, typer.Option(help="override the device count")] = None,
+    rate: Annotated[float, typer.Option(help="iot: signals/s offered")] = 5000.0,
+    duration: Annotated[float, typer.Option(help="iot: measured seconds")] = 30.0,
+    warmup: Annotated[float, typer.Option(help="iot: seconds of load before measuring")] = 5.0,
+    protocol: Annotated[
+        str | None, typer.Option(help="iot: MQTT 5 or 3.1.1 [5 on Mosquitto, 3.1.1 on amqtt]")
+    ] = None,
+    broker_host: Annotated[str, typer.Option(help="iot: MQTT broker host")] = "127.0.0.1",
+    broker_port: Annotated[
+        int | None, typer.Option(help="iot: an existing broker [1883 with --stack]")
+    ] = None,
+    stack: Annotated[
+        bool | None,
+        typer.Option(
+            "--stack/--embedded",
+            help="iot: PostgreSQL + Mosquitto, or SQLite + amqtt [--stack when CI=true]",
+        ),
+    ] = None,
+    publishers: Annotated[int, typer.Option(help="iot: telemetry publisher processes")] = 2,
+    swap_rate: Annotated[float, typer.Option(help="iot: swaps started per second")] = 25.0,
+    setting: Annotated[
+        list[str] | None, typer.Option(help="iot: extra iot-sync setting NAME=VALUE")
+    ] = None,
 ) -> None:
-    """Run a device-change benchmark profile; prints its figures on one line at the end."""
+    """Run a benchmark profile; prints its figures on one line at the end."""
+    if profile == "iot":
+        from fleetops_devstack.bench_iot import IotBenchOptions, run_iot
+
+        options = IotBenchOptions(
+            rate=rate,
+            duration_s=duration,
+            warmup_s=warmup,
+            protocol=protocol,
+            broker_host=broker_host,
+            broker_port=broker_port,
+            stack=stack,
+            publishers=publishers,
+            swap_rate=swap_rate,
+            env=dict(s.split("=", 1) for s in setting or []),
+        )
+        print(run_iot(options, console=console))
+        return
     from fleetops_devstack.bench import run_profile
 
     run_profile(profile, devices=devices, console=console)

@@ -74,3 +74,14 @@ def settlements(
 ) -> SettlementPage:
     rows = c.settlements.recorded(customer_id=customer_id, limit=limit)
     return SettlementPage(items=[SettlementOut(**row) for row in rows])
+
+
+@router.get(
+    "/admin/ingest-stats",
+    summary="What the MQTT consumer committed, with a histogram of publish-to-commit latency",
+    description="Counters since the process started. `latency_ms_histogram` maps whole "
+    "milliseconds from the envelope's `ts` to the batch's commit onto signal counts; "
+    "subtract two snapshots for a window. Empty when the consumer runs in another process.",
+)
+def ingest_stats(_: Viewer, c: Services) -> dict[str, object]:
+    return c.ingest.snapshot()
