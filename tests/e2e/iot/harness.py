@@ -354,23 +354,17 @@ class Tracker:
     def topic(self, app: str) -> str:
         return f"{self.platform.prefix}/dt/arm/{app}/{self.region}/{self.site}/{self.battery_id}"
 
-    def _send(
-        self, app: str, data: dict[str, Any], kind: str | None = None, seq: int | None = None
-    ) -> str:
+    def _send(self, app: str, data: dict[str, Any], seq: int | None = None) -> str:
         body = envelope(
             data,
             seq=seq if seq is not None else self.platform.next_seq(f"{app}/{self.battery_id}"),
             actor={"kind": "device", "id": self.battery_id},
-            kind=kind,
         )
         self.device.publish(self.topic(app), body)
         return str(body["id"])
 
     def position(self, latitude: float, longitude: float) -> str:
         return self._send("gps", {"latitude": latitude, "longitude": longitude})
-
-    def heartbeat(self) -> str:
-        return self._send("gps", {}, kind="heartbeat")
 
     def charge(self, charge_pct: float, *, seq: int | None = None) -> str:
         return self._send("bms", {"charge_pct": charge_pct}, seq=seq)
@@ -574,9 +568,6 @@ class IotPlatform:
 
     def arm_asset(self, asset_id: str) -> dict[str, Any]:
         return dict(self.arm_http.get(f"/arm/v1/assets/{asset_id}").raise_for_status().json())
-
-    def arm_stats(self) -> dict[str, Any]:
-        return dict(self.arm_http.get("/_sim/stats").raise_for_status().json())
 
     def signals(self, result: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         return list(self.get("/v1/signals", result=result, limit=limit)["items"])
