@@ -413,7 +413,7 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         lost == 0
         and doubled == 0
         and integrity["lost_swaps"] == 0
-        and integrity["doubled_swaps"] == 0
+        and integrity["doubled_swaps"] == 0  # applied, but the station saw no answer
         and integrity["wrong_battery"] == 0
         and swaps["counts"]["unanswered"] == 0
     )
@@ -434,7 +434,7 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         + f" published={published} committed_after_drain={drained} "
         f"swaps_accepted={counts['accepted']} swaps_refused={counts['refused']} "
         f"lost={lost} doubled={doubled} lost_swaps={integrity['lost_swaps']} "
-        f"doubled_swaps={integrity['doubled_swaps']} "
+        f"unconfirmed_swaps={integrity['doubled_swaps']} "
         f"integrity={'OK' if ok else 'FAILED'}"
     )
 
