@@ -23,14 +23,17 @@ RABBIT = os.environ.get("FLEETOPS_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672
 class Platform:
     def __init__(self, sim: ServerThread, api: ServerThread, settings: DeviceChangeSettings):
         self.sim, self.api, self.settings = sim, api, settings
-        tokens = TokenService(
+        self.tokens = TokenService(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
-        self.token = tokens.mint(tenant="demo", role="admin")
+        self.token = self.tokens.mint(tenant="demo", role="admin")
         self.http = httpx.Client(
             base_url=api.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120
         )
         self.sim_http = httpx.Client(base_url=sim.url, timeout=30)
+
+    def token_for(self, role: str) -> str:
+        return self.tokens.mint(tenant="demo", role=role)
 
     def configure_sim(self, **config: Any) -> None:
         self.sim_http.put("/_sim/config", json=config).raise_for_status()
