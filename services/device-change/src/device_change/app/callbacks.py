@@ -6,7 +6,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from device_change.app.ports import CarrierDeviceOutcome, Clock, UnitOfWorkFactory
 from device_change.app.processing import DeviceLineSettler, SettleReport
@@ -14,12 +14,14 @@ from device_change.app.processing import DeviceLineSettler, SettleReport
 SETTLE_CALLBACKS = "settle_carrier_callbacks"
 
 
+StoredCallback = Callable[[int, BaseException | None], None]
+"""on_stored(new, error): how many of the outcomes were new, or why none was stored."""
+
+
 @dataclass(eq=False)
 class _Arrival:
     outcomes: Sequence[CarrierDeviceOutcome]
-    stored: threading.Event = field(default_factory=threading.Event)
-    new: int = 0
-    error: BaseException | None = None
+    on_stored: StoredCallback
 
 
 class CarrierCallbackIntake:
@@ -50,14 +52,27 @@ class CarrierCallbackIntake:
 
     def accept(self, outcomes: Sequence[CarrierDeviceOutcome]) -> tuple[int, int]:
         """Store the outcomes durably; returns (new, duplicates)."""
-        arrival = _Arrival(outcomes)
-        self._ensure_writer()
-        self._arrivals.put(arrival)
-        if not arrival.stored.wait(self._timeout_s):
+        done = threading.Event()
+        result: list[tuple[int, BaseException | None]] = []
+
+        def stored(new: int, error: BaseException | None) -> None:
+            result.append((new, error))
+            done.set()
+
+        self.submit(outcomes, stored)
+        if not done.wait(self._timeout_s):
             raise TimeoutError("callback not stored in time")
-        if arrival.error is not None:
-            raise arrival.error
-        return arrival.new, len(outcomes) - arrival.new
+        new, error = result[0]
+        if error is not None:
+            raise error
+        return new, len(outcomes) - new
+
+    def submit(self, outcomes: Sequence[CarrierDeviceOutcome], on_stored: StoredCallback) -> None:
+        """Queue the outcomes for the next group; `on_stored` runs after its commit.
+
+        For callers that must not block a thread while waiting (an event loop)."""
+        self._ensure_writer()
+        self._arrivals.put(_Arrival(outcomes, on_stored))
 
     def _ensure_writer(self) -> None:
         if self._writer is not None:
@@ -80,17 +95,18 @@ class CarrierCallbackIntake:
             self._store(group)
 
     def _store(self, group: list[_Arrival]) -> None:
+        counts: list[int] = []
+        error: BaseException | None = None
         try:
             with self._uow_factory() as uow:
-                for arrival in group:
-                    arrival.new = uow.inbox.store(arrival.outcomes)
+                counts = [uow.inbox.store(arrival.outcomes) for arrival in group]
                 uow.commit()
         except BaseException as exc:  # every caller of this group learns it was not stored
-            for arrival in group:
-                arrival.new, arrival.error = 0, exc
-        for arrival in group:
-            arrival.stored.set()
-        if any(arrival.new for arrival in group):
+            counts, error = [0] * len(group), exc
+        for arrival, new in zip(group, counts, strict=True):
+            with contextlib.suppress(Exception):  # one caller's failure is not the writer's
+                arrival.on_stored(new, error)
+        if any(counts):
             # A failed wake-up is harmless: the housekeeper wakes the settler on its rounds.
             with contextlib.suppress(Exception):
                 self._wake()

@@ -46,7 +46,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
+    # async: resolved on the event loop, no thread hop (it only reads app state)
     c: Container = request.app.state.container
     return c
 
