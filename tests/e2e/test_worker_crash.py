@@ -16,31 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .platform import RABBIT, running_platform
+from .platform import running_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]
-
-QUEUES = ("device_change.carrier", "device_change.callbacks")
-
-
-def _purge_queues() -> None:
-    """Start from empty queues: a previous run's messages must not leak into this one."""
-    import pika
-    from pika.exceptions import ChannelClosedByBroker
-
-    connection = pika.BlockingConnection(pika.URLParameters(RABBIT))
-    try:
-        for queue in QUEUES:
-            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-                channel = connection.channel()
-                try:
-                    channel.queue_declare(name, passive=True)  # absent: nothing to purge
-                    channel.queue_purge(name)
-                    channel.close()
-                except ChannelClosedByBroker:
-                    pass
-    finally:
-        connection.close()
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -69,22 +47,6 @@ def _print_open_work(database_url: str) -> None:
         ):
             print(sql, list(conn.execute(text(sql))))
     engine.dispose()
-
-
-@pytest.fixture
-def rabbitmq(postgres_available: bool) -> str:
-    import pika
-
-    try:
-        pika.BlockingConnection(pika.URLParameters(RABBIT)).close()
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and RabbitMQ is not reachable at {RABBIT}: {exc}", pytrace=False)
-        pytest.skip("RabbitMQ is not running on this laptop (CI requires it)")
-    if not postgres_available:
-        pytest.skip("separate worker processes need PostgreSQL (CI requires it)")
-    _purge_queues()
-    return RABBIT
 
 
 def test_a_killed_worker_loses_no_line_and_doubles_no_change(

@@ -33,6 +33,7 @@ from fleetops_devstack.servers import ServerThread, free_port
 from iot_sync.adapters.arm.settings import ArmSettings
 from iot_sync.adapters.mqtt.consumer import end_session
 from iot_sync.adapters.mqtt.settings import MqttSettings
+from iot_sync.entrypoints.consume import Consumer
 from iot_sync.entrypoints.runtime import build_app
 from iot_sync.settings import IotSyncSettings
 
@@ -450,6 +451,7 @@ class IotPlatform:
         self.broker, self.prefix, self.settings = broker, prefix, settings
         self.arm, self.hooks = arm, hooks
         self.api: ServerThread | None = None
+        self.consumer: Consumer | None = None
         self._seqs: dict[str, int] = {}
         self._seq_lock = threading.Lock()
         self._devices: list[Device] = []
@@ -480,13 +482,23 @@ class IotPlatform:
 
     # iot-sync's lifecycle -------------------------------------------------------------
     def start_iot_sync(self) -> None:
+        """The API process; with `mqtt_in_process=False` also `iot-sync consume`'s parts,
+        wired on their own (own container, engine and MQTT clients), as the split stack runs
+        them in two processes."""
         assert self.api is None, "iot-sync is already running"
         api = ServerThread(build_app(self.settings), port=self.settings.port)
         api.__enter__()
         self.api = api
         eventually(self._ready, bool, what="iot-sync /readyz", timeout_s=60)
+        if not self.settings.mqtt_in_process:
+            consumer = Consumer(self.settings)
+            consumer.start()
+            self.consumer = consumer
 
     def stop_iot_sync(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
+            self.consumer = None
         if self.api is not None:
             self.api.__exit__(None, None, None)
             self.api = None

@@ -185,12 +185,21 @@ class BackgroundWork:
     """What runs beside the consumer and the API: the outbox relay (woken by each commit
     that wrote events, and on a timer), loss detection, and the release of held messages."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, *, relay: bool = True, jobs: bool = True) -> None:
+        """The API process with the consumer in it: everything. Split (`iot-sync consume`):
+        the consumer process has the relay (`jobs=False`: it delivers what it commits at
+        once), the API process the jobs (`relay=False`: loss detection, held messages)."""
         self._c = container
         self._stop = threading.Event()
         s = container.settings
-        self._threads = [
-            threading.Thread(target=self._relay, name="outbox-relay", daemon=True),
+        self._threads: list[threading.Thread] = []
+        if relay:
+            self._threads.append(
+                threading.Thread(target=self._relay, name="outbox-relay", daemon=True)
+            )
+        if not jobs:
+            return
+        self._threads += [
             threading.Thread(
                 target=self._every,
                 args=(s.loss_check_every_s, container.loss_detection.run),

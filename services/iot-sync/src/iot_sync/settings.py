@@ -51,7 +51,14 @@ class IotSyncSettings(CommonSettings):
     seed_demo_data: bool = True
     sync_arm_on_start: bool = True
     # The API process also consumes MQTT (the embedded default: one process does it all).
+    # False: `iot-sync consume` does, in a process of its own.
     mqtt_in_process: bool = True
+    # The API process also runs the outbox relay. `iot-sync consume` always runs one (woken
+    # by its own commits); beside it, set this false: one relay keeps each battery's ARM
+    # movements in order, and it also sweeps up what the API's `POST /v1/signals` wrote.
+    relay_in_process: bool = True
+    # `iot-sync consume` answers GET /ingest-stats, /healthz and /readyz here (on `host`).
+    consume_port: int = 8012
 
     @field_validator("allowed_areas")
     @classmethod

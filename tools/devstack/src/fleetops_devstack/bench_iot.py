@@ -1,10 +1,13 @@
 """`fleetops bench iot`: iot-sync under a sustained, realistic MQTT load; one line of figures.
 
 Set-up (everything on free ports, a fresh database, a topic prefix of its own):
-- the broker: under CI=true (or `--stack`) Mosquitto on 127.0.0.1:1883, protocol 5, and
-  PostgreSQL; else the embedded amqtt (MQTT 3.1.1) in its own process, and SQLite;
-- the ARM simulator with 200 stations and 1,200 batteries; iot-sync (`iot-sync serve`, the
-  consumer in its process) with 1,000 extra customers in good standing.
+- the broker: under CI=true (or `--stack`) a private Mosquitto (protocol 5) on a free port,
+  configured as production needs it (`max_queued_messages 0`, in-flight 1,000: see
+  `stack.private_mosquitto`), and PostgreSQL; else the embedded amqtt (MQTT 3.1.1) in its
+  own process, and SQLite; `--broker-port` uses an existing broker instead;
+- the ARM simulator with 200 stations and 1,200 batteries; iot-sync with 1,000 extra
+  customers in good standing: on the stack `iot-sync serve` (API, jobs) plus
+  `iot-sync consume` (consumer, relay); embedded one `iot-sync serve` doing it all.
 
 Load, in processes of their own (so the publishers do not share iot-sync's GIL): telemetry
 processes offering `rate` signals/s in all (batteries' bms and gps readings, station
@@ -12,8 +15,10 @@ telemetry and heartbeats, ~1 % personnel `asset_scan`), and one swap driver (cus
 calling `authorize`, then `dispense_confirm` with the battery granted, ~`swap_rate`/s).
 
 Figures, over the measured window (after `warmup_s`):
-- signals/s committed, transitions/s: from iot-sync's `GET /v1/admin/ingest-stats`, the
-  counters of what its MQTT handler committed (two snapshots, subtracted);
+- signals/s committed, transitions/s: the counters of what iot-sync's MQTT handler
+  committed (two snapshots, subtracted): `GET /ingest-stats` on the stats port of
+  `iot-sync consume` on the stack (the consumer's own process, as in `make run-stack`),
+  `GET /v1/admin/ingest-stats` of the one iot-sync process embedded;
 - p50/p99 publish→commit: per signal, the batch's commit time minus the envelope's `ts`,
   which the publisher sets the moment it publishes (same machine, same clock); so it holds
   the broker, the consumer's queue and batching, the processing and the commit;
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,8 +57,11 @@ from fleetops_devstack.stack import (
     embedded_broker,
     ensure_postgres_database,
     iot_sync,
+    iot_sync_consumer,
     iot_sync_env,
+    private_mosquitto,
     remove_sqlite,
+    split_consumer_env,
 )
 
 BENCH_DATABASE_URL = os.environ.get(
@@ -70,7 +79,7 @@ class IotBenchOptions:
     warmup_s: float = 5.0
     protocol: str | None = None  # default: 5 on Mosquitto, 3.1.1 on amqtt
     broker_host: str = "127.0.0.1"
-    broker_port: int | None = None  # default: 1883 on the stack, a free port embedded
+    broker_port: int | None = None  # default: a broker of our own on a free port
     stack: bool | None = None  # default: CI=true
     publishers: int = 2
     swap_rate: float = 25.0  # swaps started per second (2 station calls each)
@@ -270,12 +279,12 @@ def _integrity(database_url: str, tag: str, swaps: dict[str, list[str]]) -> dict
     }
 
 
-def _wait_drained(http: httpx.Client, expected: int, *, timeout_s: float) -> int:
+def _wait_drained(http: httpx.Client, url: str, expected: int, *, timeout_s: float) -> int:
     """Committed signals once all `expected` are in, or nothing more came for 5 s."""
     deadline = time.monotonic() + timeout_s
     got, progress_at = -1, time.monotonic()
     while time.monotonic() < deadline:
-        now = int(http.get("/v1/admin/ingest-stats").json()["signals"])
+        now = int(http.get(url).json()["signals"])
         if now != got:
             got, progress_at = now, time.monotonic()
         if got >= expected or time.monotonic() - progress_at > 5:
@@ -293,8 +302,9 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         api=free_port(),
         arm_sim=free_port(),
         mqtt_host=o.broker_host,
-        mqtt=o.broker_port or (1883 if stack else free_port()),
+        mqtt=o.broker_port or free_port(),
     )
+    own_broker = o.broker_port is None
     VAR.mkdir(exist_ok=True)
     sqlite_db = VAR / f"{tag}.db"
     if stack:
@@ -315,16 +325,33 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         "ARM_SIM_BATTERIES": str(BATTERIES),
     }
     processes: list[Process] = []
-    if not stack and o.broker_port is None:
+    if own_broker and stack:
+        processes.append(
+            private_mosquitto(ports.mqtt, VAR / f"{tag}-mosquitto", name="bench-mqtt-broker")
+        )
+    elif own_broker:
         processes.append(embedded_broker(ports.mqtt, name="bench-mqtt-broker"))
-    processes += [
-        arm_simulator(ports.arm_sim, name="bench-arm-sim", extra=arm_env),
-        iot_sync(env, port=ports.api, name="bench-iot-sync"),
-    ]
+    processes += [arm_simulator(ports.arm_sim, name="bench-arm-sim", extra=arm_env)]
+    consume_port = free_port() if stack else None
+    if consume_port is not None:
+        # as in `make run-stack`: the consumer (and relay) in its own process
+        env = split_consumer_env(env, consume_port=consume_port)
+        processes += [
+            iot_sync(env, port=ports.api, name="bench-iot-sync-api"),
+            iot_sync_consumer(env, consume_port=consume_port, name="bench-iot-sync"),
+        ]
+    else:
+        processes += [iot_sync(env, port=ports.api, name="bench-iot-sync")]
+    stats_url = (
+        f"http://127.0.0.1:{consume_port}/ingest-stats"
+        if consume_port is not None
+        else f"http://127.0.0.1:{ports.api}/v1/admin/ingest-stats"
+    )
     where = f"{'PostgreSQL' if stack else 'SQLite'} + " + (
-        f"Mosquitto {ports.mqtt_host}:{ports.mqtt}"
-        if stack or o.broker_port
-        else f"amqtt 127.0.0.1:{ports.mqtt}"
+        f"amqtt 127.0.0.1:{ports.mqtt}"
+        if own_broker and not stack
+        else f"Mosquitto {ports.mqtt_host}:{ports.mqtt}"
+        + (" (private: max_queued_messages 0)" if own_broker else " (given)")
     )
     console.print(f"bench iot: {where}, MQTT {protocol}, {o.rate:,.0f} signals/s offered")
     loaders: list[subprocess.Popen[bytes]] = []
@@ -368,7 +395,9 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
             loaders.append(
                 _loader(["swaps", *common, "--tag", f"{tag}-s", "--rate", str(o.swap_rate)])
             )
-            pids = {"iot-sync": processes[-1].pid}
+            pids = {"iot-sync": processes[-1].pid}  # the consumer's process when split
+            if consume_port is not None:
+                pids["iot-sync-api"] = processes[-2].pid
             if processes[0].name == "bench-mqtt-broker":
                 pids["broker"] = processes[0].pid
             pids |= {f"load-{i}": p.pid for i, p in enumerate(loaders)}
@@ -376,18 +405,18 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
             time.sleep(o.warmup_s)
             cpu0, before, t0 = (
                 sampler.cpu_now(),
-                http.get("/v1/admin/ingest-stats").json(),
+                http.get(stats_url).json(),
                 time.time(),
             )
             time.sleep(o.duration_s)
             cpu1, after, t1 = (
                 sampler.cpu_now(),
-                http.get("/v1/admin/ingest-stats").json(),
+                http.get(stats_url).json(),
                 time.time(),
             )
             results = [_collect(p) for p in loaders]
             published = sum(r["published"] for r in results)
-            drained = _wait_drained(http, published, timeout_s=120)
+            drained = _wait_drained(http, stats_url, published, timeout_s=120)
             sampler.stop()
         window = _window(before, after)
         swaps = next(r for r in results if r["role"] == "swaps")
@@ -403,7 +432,10 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         stop_all(processes)
         if not stack:
             remove_sqlite(sqlite_db)
-        _end_session(ports, protocol, f"iot-sync-{tag}")
+        if own_broker:
+            shutil.rmtree(VAR / f"{tag}-mosquitto", ignore_errors=True)
+        else:
+            _end_session(ports, protocol, f"iot-sync-{tag}")
     seconds = t1 - t0
     cores = {name: (cpu1.get(name, 0) - cpu0.get(name, 0)) / seconds * 100 for name in cpu0}
     load_cpu = sum(v for k, v in cores.items() if k.startswith("load-"))
@@ -429,7 +461,9 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         f"p50_ms={p50} p99_ms={p99} "
         f"swap_rtt_p50_ms={_fmt(swaps['rtt_p50_ms'])} swap_rtt_p99_ms={_fmt(swaps['rtt_p99_ms'])} "
         f"peak_rss_mb[iot-sync]={sampler.peak_rss.get('iot-sync', 0) / 2**20:.0f} "
-        f"cpu_pct[iot-sync]={cores.get('iot-sync', 0):.0f} cpu_pct[publishers]={load_cpu:.0f}"
+        f"cpu_pct[iot-sync]={cores.get('iot-sync', 0):.0f} "
+        + (f"cpu_pct[iot-sync-api]={cores['iot-sync-api']:.0f} " if "iot-sync-api" in cores else "")
+        + f"cpu_pct[publishers]={load_cpu:.0f}"
         + (f" cpu_pct[broker]={cores['broker']:.0f}" if "broker" in cores else "")
         + f" published={published} committed_after_drain={drained} "
         f"swaps_accepted={counts['accepted']} swaps_refused={counts['refused']} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from fleetops_devstack.stack import (
     API_PORT,
     ARM_SIM_PORT,
     EMBEDDED_MQTT_PORT,
+    IOT_CONSUME_PORT,
     IOT_PORT,
     SIM_PORT,
     STACK_MQTT_HOST,
@@ -45,7 +47,12 @@ def token(
     print(mint(tenant, role))
 
 
-def _serve(processes: list[Process], title: str, *, mqtt: str) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops everything, as Ctrl-C does
+
+
+def _serve(processes: list[Process], title: str, *, mqtt: str, consumer: str = "") -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         start_in_order(processes)
         wait_until_ok(f"http://127.0.0.1:{SIM_PORT}/_sim/config", timeout_s=60, watch=processes)
@@ -56,6 +63,7 @@ def _serve(processes: list[Process], title: str, *, mqtt: str) -> None:
                 f"device-change API   http://127.0.0.1:{API_PORT}   (docs: /docs, /openapi.json)\n"
                 f"ThingSpace sim      http://127.0.0.1:{SIM_PORT}   (control: /_sim/config)\n"
                 f"iot-sync API        http://127.0.0.1:{IOT_PORT}   (docs: /docs, /v1/stations)\n"
+                f"{consumer}"
                 f"ARM sim             http://127.0.0.1:{ARM_SIM_PORT}   (control: /_sim/config)\n"
                 f"MQTT broker         {mqtt}\n"
                 f"logs                {VAR}/\n\n"
@@ -102,6 +110,7 @@ def run_stack(
         stack_processes(fleet_size=fleet_size, workers=workers),
         "Fleetops (stack)",
         mqtt=f"mqtt://{STACK_MQTT_HOST}:{STACK_MQTT_PORT}   (Mosquitto, MQTT 5)",
+        consumer=f"iot-sync consumer   http://127.0.0.1:{IOT_CONSUME_PORT}   (/ingest-stats)\n",
     )
 
 
@@ -117,7 +126,7 @@ def bench(
     ] = None,
     broker_host: Annotated[str, typer.Option(help="iot: MQTT broker host")] = "127.0.0.1",
     broker_port: Annotated[
-        int | None, typer.Option(help="iot: an existing broker [1883 with --stack]")
+        int | None, typer.Option(help="iot: an existing broker [default: our own, free port]")
     ] = None,
     stack: Annotated[
         bool | None,

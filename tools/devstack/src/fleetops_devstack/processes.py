@@ -29,12 +29,14 @@ class Process:
     ready_mqtt: tuple[str, int] | None = None
     # start only once every process before it is ready (it connects to them once, at start)
     after_previous: bool = False
+    # a program other than this Python (e.g. `mosquitto`); argv then follows it
+    program: str | None = None
 
     def start(self, *, quiet: bool = False) -> None:
         VAR.mkdir(exist_ok=True)
         log = open(VAR / f"{self.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
         self.popen = subprocess.Popen(
-            [sys.executable, *self.argv],
+            [self.program or sys.executable, *self.argv],
             env={**os.environ, **self.env},
             stdout=log if quiet else None,
             stderr=subprocess.STDOUT if quiet else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ STACK_BROKER_URL = os.environ.get("FLEETOPS_STACK_BROKER_URL", "amqp://guest:gue
 
 # iot-sync and its partners (issue 3): all configurable, these are the contract's defaults
 IOT_PORT = int(os.environ.get("IOT_SYNC_PORT", "8002"))
+IOT_CONSUME_PORT = int(os.environ.get("IOT_SYNC_CONSUME_PORT", "8012"))  # its ingest stats
 ARM_SIM_PORT = int(os.environ.get("ARM_SIM_PORT", "8103"))
 EMBEDDED_MQTT_PORT = int(os.environ.get("FLEETOPS_EMBEDDED_MQTT_PORT", "1884"))
 STACK_MQTT_HOST = os.environ.get("FLEETOPS_STACK_MQTT_HOST", "127.0.0.1")
@@ -66,6 +68,43 @@ def embedded_broker(port: int = EMBEDDED_MQTT_PORT, *, name: str = "mqtt-broker"
     )
 
 
+# What a broker in front of iot-sync needs (see services/iot-sync/docs/topics.md): no cap on
+# a session's queue (Mosquitto's default 1,000 drops QoS 1 messages once iot-sync falls
+# behind), and an in-flight window as large as iot-sync's Receive Maximum.
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence {persistence}
+persistence_location {directory}/
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages 1000
+max_inflight_bytes 0
+log_dest file {directory}/mosquitto.log
+log_type error
+log_type warning
+"""
+
+
+def private_mosquitto(
+    port: int, directory: Path, *, name: str = "mosquitto", persistence: bool = False
+) -> Process:
+    """A Mosquitto of our own on `port`, configured as production needs (not the defaults)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "mosquitto.conf"
+    conf.write_text(
+        MOSQUITTO_CONF.format(
+            port=port, directory=directory, persistence="true" if persistence else "false"
+        )
+    )
+    return Process(
+        name,
+        ["-c", str(conf)],
+        program=shutil.which("mosquitto") or "mosquitto",
+        ready_mqtt=("127.0.0.1", port),
+    )
+
+
 def arm_simulator(
     port: int = ARM_SIM_PORT, *, name: str = "arm-sim", extra: dict[str, str] | None = None
 ) -> Process:
@@ -100,6 +139,29 @@ def iot_sync(env: dict[str, str], *, port: int, name: str = "iot-sync") -> Proce
         [*IOT_SYNC_CLI, "serve"],
         env=env,
         ready_url=f"http://127.0.0.1:{port}/readyz",
+        after_previous=True,
+    )
+
+
+def split_consumer_env(env: dict[str, str], *, consume_port: int) -> dict[str, str]:
+    """The API process without the consumer and relay; `iot_sync_consumer` runs both."""
+    return {
+        **env,
+        "IOT_SYNC_MQTT_IN_PROCESS": "false",
+        "IOT_SYNC_RELAY_IN_PROCESS": "false",
+        "IOT_SYNC_CONSUME_PORT": str(consume_port),
+    }
+
+
+def iot_sync_consumer(
+    env: dict[str, str], *, consume_port: int, name: str = "iot-sync-consumer"
+) -> Process:
+    """`iot-sync consume`, once the API process has migrated, seeded and pulled ARM."""
+    return Process(
+        name,
+        [*IOT_SYNC_CLI, "consume"],
+        env=env,
+        ready_url=f"http://127.0.0.1:{consume_port}/readyz",
         after_previous=True,
     )
 
@@ -158,11 +220,19 @@ def ensure_postgres_database(url: str) -> None:
 
 
 def stack_iot_processes(*, protocol: str = "5") -> list[Process]:
-    """iot-sync against PostgreSQL and Mosquitto (1883, v5) plus the ARM simulator."""
+    """iot-sync against PostgreSQL and Mosquitto (1883, v5) plus the ARM simulator; the MQTT
+    consumer (with the outbox relay) in a process of its own (`iot-sync consume`)."""
     ensure_postgres_database(STACK_IOT_DATABASE_URL)
     ports = IotPorts(mqtt_host=STACK_MQTT_HOST, mqtt=STACK_MQTT_PORT)
-    env = iot_sync_env(ports=ports, database_url=STACK_IOT_DATABASE_URL, protocol=protocol)
-    return [arm_simulator(ports.arm_sim), iot_sync(env, port=ports.api)]
+    env = split_consumer_env(
+        iot_sync_env(ports=ports, database_url=STACK_IOT_DATABASE_URL, protocol=protocol),
+        consume_port=IOT_CONSUME_PORT,
+    )
+    return [
+        arm_simulator(ports.arm_sim),
+        iot_sync(env, port=ports.api),
+        iot_sync_consumer(env, consume_port=IOT_CONSUME_PORT),
+    ]
 
 
 def stack_processes(*, fleet_size: int, workers: int) -> list[Process]:

@@ -1,4 +1,4 @@
-"""`iot-sync` command line: serve, migrate, seed, pull ARM's inventory, reconcile, tokens."""
+"""`iot-sync` command line: serve, consume, migrate, seed, ARM sync, reconcile, tokens."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+@app.command()
+def consume() -> None:
+    """Consume MQTT (and relay the outbox) in a process of its own; the API process then runs
+    with IOT_SYNC_MQTT_IN_PROCESS=false. Ingest stats on IOT_SYNC_CONSUME_PORT."""
+    from iot_sync.entrypoints.consume import run_consumer
+
+    run_consumer(IotSyncSettings())
 
 
 @app.command()

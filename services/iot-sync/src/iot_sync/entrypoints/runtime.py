@@ -66,7 +66,7 @@ def warm_up(container: Container, app: FastAPI, stack: list[Any]) -> None:
 def build_app(settings: IotSyncSettings | None = None, **collaborators: Any) -> FastAPI:
     settings = settings or IotSyncSettings()
     container = prepare(settings, **collaborators)
-    background = BackgroundWork(container)
+    background = BackgroundWork(container, relay=settings.relay_in_process)
     started: list[Any] = []
 
     @asynccontextmanager

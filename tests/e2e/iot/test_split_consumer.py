@@ -1,0 +1,53 @@
+"""`iot-sync consume`: the MQTT consumer and outbox relay apart from the API process."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from fleetops_devstack.servers import free_port
+
+from .conftest import StartPlatform
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
+    start_platform: StartPlatform,
+) -> None:
+    # Given iot-sync split as `make run-stack` runs it: the API process with neither consumer
+    # nor relay, and the consumer's parts (consumer, relay, stats port) on their own
+    stats_port = free_port()
+    platform = start_platform(
+        mqtt_in_process=False, relay_in_process=False, consume_port=stats_port
+    )
+    stats = httpx.Client(base_url=f"http://127.0.0.1:{stats_port}", timeout=10)
+    assert stats.get("/readyz").json() == {"status": "ready"}
+    customer_id = platform.good_customers()[0]
+    station_id = next(
+        s["station_id"]
+        for s in platform.stations()
+        if platform.available(s["station_id"], "STANDARD")
+    )
+    station = platform.station(station_id)
+
+    # When a station authorizes the customer and confirms the dispense
+    granted = station.authorize(customer_id)
+    assert granted["decision"] == "GRANTED", granted
+    confirmed = station.dispense(customer_id, granted["battery_id"])
+
+    # Then the consumer applied both calls and answered each
+    assert confirmed["result"] == "accepted", confirmed
+    service = platform.service_of(customer_id)
+    assert (service["state"], service["battery_id"]) == ("BATTERY_ISSUED", granted["battery_id"])
+    # and counted them on its own stats port, not the API's
+    assert stats.get("/ingest-stats").json()["signals"] == 2
+    # and its relay kept ARM in step and told the customer
+    platform.wait_arm_asset(
+        granted["battery_id"], lambda a: a["state"] == "ISSUED" and a["holder"] == customer_id
+    )
+    assert (
+        platform.wait_notice(customer_id, "battery_issued").data["battery_id"]
+        == (granted["battery_id"])
+    )
+    stats.close()
