@@ -73,7 +73,7 @@ class Container:
     def request_traceparent(self, request_id: str) -> str | None:
         """The trace context of the carrier call that got this request id (cached)."""
         if request_id not in self._traceparents:
-            with self.uow_factory() as uow:
+            with self.uow_factory.reader() as uow:
                 found = uow.bulk_changes.traceparent_for_request(request_id)
             if found is None:
                 return None

@@ -9,6 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# Execution option of a connection that only reads (see SqlAlchemyUnitOfWorkFactory.reader)
+READ_ONLY = "fleetops_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -43,8 +45,12 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
         # Take the write lock up front: writers queue on busy_timeout instead of failing
-        # with "database is locked" when a read transaction tries to upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # with "database is locked" when a read transaction tries to upgrade. A reader
+        # (`READ_ONLY`) takes no lock: under WAL it reads a snapshot while a writer works.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from device_change.adapters.db.audit import SqlAlchemyAuditLog
 from device_change.adapters.db.bulk_changes import SqlAlchemyBulkChangeRepository
 from device_change.adapters.db.devices import SqlAlchemyDeviceRepository
+from device_change.adapters.db.engine import READ_ONLY
 from device_change.adapters.db.inbox import SqlAlchemyCallbackInbox
 from device_change.adapters.db.outbox import SqlAlchemyOutbox
 from device_change.adapters.db.plans import SqlAlchemyRatePlanRepository
@@ -47,15 +48,20 @@ class SqlAlchemyUnitOfWork:
         *,
         on_commit: Callable[[], None] | None = None,
         traceparent: Callable[[], str | None] | None = None,
+        read_only: bool = False,
     ) -> None:
         self._engine = engine
         self._on_commit = on_commit
         self._traceparent = traceparent
+        self._read_only = read_only
         self._conn: Connection | None = None
         self._wrote_outbox = False
 
     def __enter__(self) -> Self:
         conn = self._conn = self._engine.connect()
+        if self._read_only:
+            # PostgreSQL refuses any write in it; SQLite begins without the write lock
+            conn.execution_options(**{READ_ONLY: True, "postgresql_readonly": True})
         self.devices = SqlAlchemyDeviceRepository(conn)
         self.plans = SqlAlchemyRatePlanRepository(conn)
         self.bulk_changes = SqlAlchemyBulkChangeRepository(conn)
@@ -123,3 +129,8 @@ class SqlAlchemyUnitOfWorkFactory:
         return SqlAlchemyUnitOfWork(
             self.engine, on_commit=self.on_commit, traceparent=self.traceparent
         )
+
+    def reader(self) -> SqlAlchemyUnitOfWork:
+        """A unit of work that only reads: it never waits for, nor holds, SQLite's write
+        lock (API reads, lookups on the callback path), and PostgreSQL refuses its writes."""
+        return SqlAlchemyUnitOfWork(self.engine, read_only=True)

@@ -218,7 +218,7 @@ def list_bulk_changes(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> BulkChangePage:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         page = uow.bulk_changes.list_bulk_changes(principal.tenant, limit=limit, cursor=cursor)
         items = [bulk_out(uow, b) for b in page.items]
     return BulkChangePage(items=items, next_cursor=page.next_cursor)
@@ -233,7 +233,7 @@ def _get_bulk(uow: UnitOfWork, principal: Principal, bulk_change_id: str) -> Bul
 
 @router.get("/{bulk_change_id}", response_model=BulkChangeOut, summary="Status and counts")
 def get_bulk_change(bulk_change_id: str, principal: Viewer, c: Services) -> BulkChangeOut:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         return bulk_out(uow, _get_bulk(uow, principal, bulk_change_id))
 
 
@@ -246,7 +246,7 @@ def list_lines(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> LinePage:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         _get_bulk(uow, principal, bulk_change_id)
         page = uow.bulk_changes.list_lines(
             bulk_change_id, status=status, limit=limit, cursor=cursor

@@ -45,7 +45,7 @@ def list_devices(
     limit: Annotated[int, Query(ge=1, le=2000)] = 100,
     cursor: str | None = None,
 ) -> DevicePage:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         page = uow.devices.list(
             principal.tenant, status=status, rate_plan=rate_plan, limit=limit, cursor=cursor
         )
@@ -54,7 +54,7 @@ def list_devices(
 
 @router.get("/devices/{iccid}", response_model=DeviceOut, summary="One device")
 def get_device(iccid: str, principal: Viewer, c: Services) -> DeviceOut:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         found = uow.devices.get_many(principal.tenant, [iccid]).get(iccid)
     if found is None:
         raise NotFound(f"no device with ICCID {iccid}")
@@ -73,7 +73,7 @@ def device_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> HistoryPage:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         if iccid not in uow.devices.get_many(principal.tenant, [iccid]):
             raise NotFound(f"no device with ICCID {iccid}")
         page = uow.audit.history(principal.tenant, iccid, limit=limit, cursor=cursor)
@@ -99,7 +99,7 @@ def device_history(
 
 @router.get("/rate-plans", response_model=list[RatePlanOut], summary="The carrier's plan list")
 def list_rate_plans(principal: Viewer, c: Services) -> list[RatePlanOut]:
-    with c.uow_factory() as uow:
+    with c.uow_factory.reader() as uow:
         plans = uow.plans.all(principal.tenant)
     return [RatePlanOut(code=p.code, name=p.name, size_kb=p.size_kb) for p in plans.values()]
 
