@@ -5,6 +5,9 @@ callbacks 1-3 s later; a 10,000-device status change. The ceiling is 5 x 50 = 25
 
 platform-bound: no rate limit, no latency, large requests; 100,000 devices end to end
 (submit -> every line settled by its callback), plus peak memory at 1,000 and 100,000.
+
+Both run device-change on the embedded default (SQLite, in-process workers); `--stack` puts
+its database on PostgreSQL (a fresh database per run, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rich.console import Console
 
 from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
 from fleetops_devstack.servers import free_port
-from fleetops_devstack.stack import device_change_env
+from fleetops_devstack.stack import STACK_DATABASE_URL, device_change_env, ensure_postgres_database
 
 CEILING_REQ_PER_S = 5
 CEILING_DEVICES_PER_REQUEST = 50
@@ -58,14 +61,19 @@ class Platform:
     fleet_size: int
     sim_config: dict[str, Any]
     service_env: dict[str, str]
+    stack: bool = False  # device-change's database on PostgreSQL instead of SQLite
     processes: list[Process] = field(default_factory=list)
 
     def __enter__(self) -> Platform:
         self.sim_port, self.api_port = free_port(), free_port()
-        db = VAR / f"bench-{self.api_port}.db"
+        if self.stack:
+            self.database_url = f"{STACK_DATABASE_URL.rsplit('/', 1)[0]}/bench_{self.api_port}"
+            ensure_postgres_database(self.database_url)
+        else:
+            self.database_url = f"sqlite:///{VAR / f'bench-{self.api_port}.db'}"
         env = {
             **device_change_env(port=self.api_port, sim_port=self.sim_port),
-            "DEVICE_CHANGE_DATABASE_URL": f"sqlite:///{db}",
+            "DEVICE_CHANGE_DATABASE_URL": self.database_url,
             "DEVICE_CHANGE_BROKER_URL": "stub://",
             "DEVICE_CHANGE_LOG_LEVEL": "WARNING",
             **self.service_env,
@@ -96,6 +104,13 @@ class Platform:
 
     def __exit__(self, *exc: object) -> None:
         stop_all(self.processes)
+        if self.stack:
+            import psycopg
+
+            admin = STACK_DATABASE_URL.rsplit("/", 1)[0].replace("+psycopg", "") + "/postgres"
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "bench_{self.api_port}" WITH (FORCE)')
+            return
         for suffix in ("", "-wal", "-shm"):
             (VAR / f"bench-{self.api_port}.db{suffix}").unlink(missing_ok=True)
 
@@ -167,7 +182,7 @@ def run_bulk(platform: Platform, count: int, *, timeout_s: float) -> dict[str, A
     }
 
 
-def carrier_bound(console: Console, devices: int | None) -> str:
+def carrier_bound(console: Console, devices: int | None, *, stack: bool = False) -> str:
     count = devices or 10_000
     sim_config = {
         "rate_limit_per_s": CEILING_REQ_PER_S,
@@ -181,7 +196,7 @@ def carrier_bound(console: Console, devices: int | None) -> str:
         "DEVICE_CHANGE_MAX_DEVICES_PER_REQUEST": str(CEILING_DEVICES_PER_REQUEST),
     }
     console.print(f"carrier-bound: {count} devices, sim {sim_config}")
-    with Platform(int(count * 1.4) + 100, sim_config, env) as platform:
+    with Platform(int(count * 1.4) + 100, sim_config, env, stack) as platform:
         r = run_bulk(platform, count, timeout_s=count / 100 + 120)
     counts = r["state"]["counts"]
     per_min = count / r["elapsed_s"] * 60
@@ -197,7 +212,7 @@ def carrier_bound(console: Console, devices: int | None) -> str:
     )
 
 
-def platform_bound(console: Console, devices: int | None) -> str:
+def platform_bound(console: Console, devices: int | None, *, stack: bool = False) -> str:
     count = devices or 100_000
     sim_config = {
         "rate_limit_per_s": 0,
@@ -213,7 +228,7 @@ def platform_bound(console: Console, devices: int | None) -> str:
     results: dict[int, dict[str, Any]] = {}
     for size in sorted({1_000, count}):
         console.print(f"platform-bound: {size} devices")
-        with Platform(int(size * 1.3) + 100, sim_config, env) as platform:
+        with Platform(int(size * 1.3) + 100, sim_config, env, stack) as platform:
             with MemoryWatch(platform.processes) as mem:
                 r = run_bulk(platform, size, timeout_s=size / 100 + 300)
             r["memory"] = dict(mem.peaks)
@@ -235,9 +250,12 @@ def platform_bound(console: Console, devices: int | None) -> str:
     )
 
 
-def run_profile(profile: str, *, devices: int | None, console: Console) -> None:
+def run_profile(
+    profile: str, *, devices: int | None, console: Console, stack: bool = False
+) -> None:
     runners = {"carrier": carrier_bound, "platform": platform_bound}
     if profile not in runners:
         raise SystemExit(f"unknown profile {profile!r}; choose carrier or platform")
-    line = runners[profile](console, devices)
+    line = runners[profile](console, devices, stack=stack)
+    line += f" database={'postgresql' if stack else 'sqlite'}"
     print(line)

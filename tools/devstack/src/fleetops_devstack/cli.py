@@ -132,7 +132,8 @@ def bench(
         bool | None,
         typer.Option(
             "--stack/--embedded",
-            help="iot: PostgreSQL + Mosquitto, or SQLite + amqtt [--stack when CI=true]",
+            help="iot: PostgreSQL + Mosquitto, or SQLite + amqtt [--stack when CI=true]; "
+            "carrier, platform: device-change on PostgreSQL, or SQLite [SQLite]",
         ),
     ] = None,
     publishers: Annotated[int, typer.Option(help="iot: telemetry publisher processes")] = 2,
@@ -161,4 +162,4 @@ def bench(
         return
     from fleetops_devstack.bench import run_profile
 
-    run_profile(profile, devices=devices, console=console)
+    run_profile(profile, devices=devices, console=console, stack=bool(stack))
