@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
+from fleetops_devstack import databases
 from fleetops_devstack.cli import mint
 from fleetops_devstack.mqtt_broker import accepts_connections
 from fleetops_devstack.servers import free_port
@@ -29,7 +29,6 @@ from fleetops_devstack.servers import free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]
 
 READY_LINE = "is ready"
-PG_ADMIN = os.environ.get("FLEETOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _answers(port: int) -> bool:
@@ -47,17 +46,15 @@ def mosquitto() -> None:
 
 
 @pytest.fixture
-def databases(postgres_available: bool) -> Iterator[tuple[str, str]]:
+def stack_databases(postgres_available: bool, tmp_path: Path) -> Iterator[tuple[str, str]]:
     if not postgres_available:
         pytest.skip("run-stack needs PostgreSQL (CI requires it)")
-    names = [f"stack_{uuid.uuid4().hex[:10]}", f"stack_iot_{uuid.uuid4().hex[:10]}"]
-    yield (
-        f"postgresql+psycopg://postgres@127.0.0.1:5432/{names[0]}",
-        f"postgresql+psycopg://postgres@127.0.0.1:5432/{names[1]}",
-    )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    server = databases.DEFAULT_SERVER
+    with (
+        databases.fresh_database(server, prefix="stack", sqlite_dir=tmp_path) as device_change,
+        databases.fresh_database(server, prefix="stack_iot", sqlite_dir=tmp_path) as iot,
+    ):
+        yield device_change, iot
 
 
 def _wait_for_line(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -72,7 +69,7 @@ def _wait_for_line(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -
 
 
 def test_run_stack_starts_every_process_on_the_real_servers_and_stops_them_all(
-    rabbitmq: str, mosquitto: None, databases: tuple[str, str], tmp_path: Path
+    rabbitmq: str, mosquitto: None, stack_databases: tuple[str, str], tmp_path: Path
 ) -> None:
     # Given free ports and fresh databases, set the way an operator would: by settings
     ports = {
@@ -89,8 +86,8 @@ def test_run_stack_starts_every_process_on_the_real_servers_and_stops_them_all(
     env = {
         **os.environ,
         **{name: str(port) for name, port in ports.items()},
-        "FLEETOPS_STACK_DATABASE_URL": databases[0],
-        "FLEETOPS_STACK_IOT_DATABASE_URL": databases[1],
+        "FLEETOPS_STACK_DATABASE_URL": stack_databases[0],
+        "FLEETOPS_STACK_IOT_DATABASE_URL": stack_databases[1],
         "IOT_SYNC_MQTT__CLIENT_ID": client_id,
     }
     fleetops = shutil.which("fleetops", path=str(Path(sys.executable).parent)) or "fleetops"

@@ -21,9 +21,10 @@ import httpx
 import psutil
 from rich.console import Console
 
+from fleetops_devstack.databases import create_database, drop_database
 from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
 from fleetops_devstack.servers import free_port
-from fleetops_devstack.stack import STACK_DATABASE_URL, device_change_env, ensure_postgres_database
+from fleetops_devstack.stack import STACK_DATABASE_URL, device_change_env
 
 CEILING_REQ_PER_S = 5
 CEILING_DEVICES_PER_REQUEST = 50
@@ -67,8 +68,7 @@ class Platform:
     def __enter__(self) -> Platform:
         self.sim_port, self.api_port = free_port(), free_port()
         if self.stack:
-            self.database_url = f"{STACK_DATABASE_URL.rsplit('/', 1)[0]}/bench_{self.api_port}"
-            ensure_postgres_database(self.database_url)
+            self.database_url = create_database(STACK_DATABASE_URL, f"bench_{self.api_port}")
         else:
             self.database_url = f"sqlite:///{VAR / f'bench-{self.api_port}.db'}"
         env = {
@@ -105,11 +105,7 @@ class Platform:
     def __exit__(self, *exc: object) -> None:
         stop_all(self.processes)
         if self.stack:
-            import psycopg
-
-            admin = STACK_DATABASE_URL.rsplit("/", 1)[0].replace("+psycopg", "") + "/postgres"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "bench_{self.api_port}" WITH (FORCE)')
+            drop_database(STACK_DATABASE_URL, f"bench_{self.api_port}")
             return
         for suffix in ("", "-wal", "-shm"):
             (VAR / f"bench-{self.api_port}.db{suffix}").unlink(missing_ok=True)

@@ -48,14 +48,15 @@ from typing import Any
 import httpx
 import psutil
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
+from fleetops_devstack.databases import create_database, drop_database
 from fleetops_devstack.processes import VAR, Process, start_in_order, stop_all
 from fleetops_devstack.servers import free_port
 from fleetops_devstack.stack import (
     IotPorts,
     arm_simulator,
     embedded_broker,
-    ensure_postgres_database,
     iot_sync,
     iot_sync_consumer,
     iot_sync_env,
@@ -135,13 +136,9 @@ def _token() -> str:
 
 
 def _fresh_postgres(url: str) -> None:
-    import psycopg
-
-    dbname = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgresql") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-    ensure_postgres_database(url)
+    name = make_url(url).database or ""
+    drop_database(url, name)
+    create_database(url, name)
 
 
 def _seed_customers(database_url: str) -> list[str]:

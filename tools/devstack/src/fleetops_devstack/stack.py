@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from fleetops_devstack.processes import VAR, Process
 
 SIM_PORT = int(os.environ.get("THINGSPACE_SIM_PORT", "8101"))
@@ -209,14 +211,9 @@ def embedded_processes(*, fleet_size: int, fresh: bool) -> list[Process]:
 
 def ensure_postgres_database(url: str) -> None:
     """Create the stack's database if it does not exist yet."""
-    import psycopg
+    from fleetops_devstack.databases import create_database
 
-    dbname = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgresql") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+    create_database(url, make_url(url).database or "", if_missing=True)
 
 
 def stack_iot_processes(*, protocol: str = "5") -> list[Process]:

@@ -12,16 +12,14 @@ Tests share one database per session, so each names its own tenant and identifie
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from device_change.adapters.db.engine import make_engine
 from device_change.adapters.db.migrate import upgrade
@@ -37,55 +35,19 @@ from device_change.domain.bulk_change import (
 from device_change.domain.changes import CarrierAction, ChangeType
 from device_change.domain.device import DeviceStatus
 from device_change.domain.identifiers import luhn_check_digit
+from fleetops_devstack import databases
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 FreshDatabase = Callable[[str], AbstractContextManager[str]]
-
-
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _postgres_answers(server_url: str) -> bool:
-    try:
-        with psycopg.connect(_libpq(server_url), connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
-
-def _server_url() -> str:
-    """The PostgreSQL server (any database on it) or a sqlite URL, as the rules above say."""
-    forced = os.environ.get("DEVICE_CHANGE_TEST_DATABASE_URL")
-    if forced:
-        return forced
-    if _under_ci() or _postgres_answers(DEFAULT_PG):
-        return DEFAULT_PG
-    return "sqlite://"
 
 
 @pytest.fixture(scope="session")
 def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> FreshDatabase:
     """Creates an empty, uniquely named database on the given server; drops it afterwards."""
 
-    @contextmanager
-    def fresh(server_url: str) -> Iterator[str]:
-        name = f"dc_test_{uuid.uuid4().hex[:12]}"
-        if server_url.startswith("sqlite"):
-            yield f"sqlite:///{tmp_path_factory.mktemp('db') / (name + '.db')}"
-            return
-        admin = _libpq(make_url(server_url).set(database="postgres").render_as_string(False))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    def fresh(server_url: str) -> AbstractContextManager[str]:
+        return databases.fresh_database(
+            server_url, prefix="dc_test", sqlite_dir=tmp_path_factory.mktemp("db")
+        )
 
     return fresh
 
@@ -93,8 +55,8 @@ def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> FreshDatabase:
 @pytest.fixture(scope="session")
 def database_url(fresh_database: FreshDatabase) -> Iterator[str]:
     """A fresh, empty database for this session (PostgreSQL unless it falls back)."""
-    server = _server_url()
-    if server.startswith("postgresql") and not _postgres_answers(server):
+    server = databases.test_server_url("DEVICE_CHANGE_TEST_DATABASE_URL")
+    if server.startswith("postgresql") and not databases.postgres_answers(server):
         pytest.fail(f"PostgreSQL is required here and does not answer at {server}")
     with fresh_database(server) as url:
         yield url

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleetops_devstack.mqtt_broker import EmbeddedMqttBroker, accepts_connections
+from fleetops_devstack.servers import free_port
 from iot_sync.adapters.mqtt.consumer import end_session
 from iot_sync.adapters.mqtt.settings import MqttSettings
 from iot_sync.app.signals import MalformedSignal, Signal
@@ -51,15 +51,9 @@ def _under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def amqtt_broker() -> Iterator[Broker]:
-    with EmbeddedMqttBroker(port=_free_port()) as embedded:
+    with EmbeddedMqttBroker(port=free_port()) as embedded:
         yield Broker(embedded.host, embedded.port, "amqtt")
 
 
