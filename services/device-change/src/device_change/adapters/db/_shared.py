@@ -11,6 +11,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from fleetops_common.db import is_postgres
+
 T = TypeVar("T")
 
 # Bound parameters per statement stay well below every driver's limit (SQLite: 32,766).
@@ -28,10 +30,6 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 
 def unique(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-def is_postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
 
 
 def insert_for(conn: Connection, table: Table) -> Any:

@@ -21,7 +21,6 @@ from device_change.adapters.db._shared import (
     chunks,
     decode_cursor,
     encode_cursor,
-    is_postgres,
     now,
     unique,
 )
@@ -35,6 +34,7 @@ from device_change.domain.bulk_change import (
     LineStatus,
 )
 from device_change.domain.changes import CarrierAction, ChangeType
+from fleetops_common.db import is_postgres
 
 OPEN = [LineStatus.PENDING.value, LineStatus.SUBMITTED.value]
 CANCELLED_UNSENT = "cancelled before it was sent to the carrier"

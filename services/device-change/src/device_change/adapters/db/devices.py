@@ -14,12 +14,12 @@ from device_change.adapters.db._shared import (
     decode_cursor,
     encode_cursor,
     insert_for,
-    is_postgres,
     now,
     unique,
 )
 from device_change.app.ports import CarrierDeviceState, Page
 from device_change.domain.device import Device, DeviceStatus
+from fleetops_common.db import is_postgres
 
 _UPDATABLE = frozenset({"status", "rate_plan", "iccid", "imei", "msisdn"})
 

@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from device_change.adapters.db import tables as t
-from device_change.adapters.db._shared import chunks, insert_for, is_postgres, now
+from device_change.adapters.db._shared import chunks, insert_for, now
 from device_change.app.ports import CarrierDeviceOutcome
+from fleetops_common.db import is_postgres
 
 _OUTCOME = {True: "SUCCESS", False: "FAILED", None: "PENDING"}
 

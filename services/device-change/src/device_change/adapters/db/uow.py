@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection, Engine
 from device_change.adapters.db.audit import SqlAlchemyAuditLog
 from device_change.adapters.db.bulk_changes import SqlAlchemyBulkChangeRepository
 from device_change.adapters.db.devices import SqlAlchemyDeviceRepository
-from device_change.adapters.db.engine import READ_ONLY
 from device_change.adapters.db.inbox import SqlAlchemyCallbackInbox
 from device_change.adapters.db.outbox import SqlAlchemyOutbox
 from device_change.adapters.db.plans import SqlAlchemyRatePlanRepository
@@ -29,6 +28,7 @@ from device_change.app.ports import (
     Outbox,
     RatePlanRepository,
 )
+from fleetops_common.db import read_only
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class SqlAlchemyUnitOfWork:
     def __enter__(self) -> Self:
         conn = self._conn = self._engine.connect()
         if self._read_only:
-            # PostgreSQL refuses any write in it; SQLite begins without the write lock
-            conn.execution_options(**{READ_ONLY: True, "postgresql_readonly": True})
+            read_only(conn)  # PostgreSQL refuses its writes; SQLite takes no write lock
         self.devices = SqlAlchemyDeviceRepository(conn)
         self.plans = SqlAlchemyRatePlanRepository(conn)
         self.bulk_changes = SqlAlchemyBulkChangeRepository(conn)

@@ -10,6 +10,8 @@ from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from fleetops_common.db import is_postgres
+
 T = TypeVar("T")
 
 # Bound parameters per IN list stay far below every driver's limit (SQLite: 32,766).
@@ -19,10 +21,6 @@ IN_CHUNK = 1000
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def is_postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
 
 
 def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:

@@ -9,15 +9,9 @@ from typing import Any
 from sqlalchemy import Float, String, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import (
-    among,
-    aware,
-    chunks,
-    copy_rows,
-    insert_for,
-    is_postgres,
-)
+from iot_sync.adapters.db._shared import among, aware, chunks, copy_rows, insert_for
 from iot_sync.app.arm import ArmAsset, ArmStation
 from iot_sync.app.ports import AssetHistoryEntry, StationHeartbeat, TelemetryUpdate
 from iot_sync.domain.asset import Asset, AssetState, Position

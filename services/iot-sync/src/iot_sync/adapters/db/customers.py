@@ -12,21 +12,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine, RowMapping
 
+from fleetops_common.db import read_only
 from iot_sync.adapters.db import tables as t
 from iot_sync.adapters.db._shared import chunks
-from iot_sync.adapters.db.engine import reader_of
 from iot_sync.domain.customer import Customer, Plan, Standing
 
 
 class SqlCustomerDirectory:
-    """Reads on its own short connection: a directory lookup holds no lock of the batch."""
+    """Reads on its own short, read-only connection: a directory lookup neither holds nor
+    waits for the write lock of the batch it serves."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = reader_of(engine)
+        self._engine = engine
 
     def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
         out: dict[str, Customer] = {}
-        with self._engine.connect() as conn:
+        with read_only(self._engine.connect()) as conn:
             for part in chunks(sorted(set(customer_ids))):
                 q = select(t.customers).where(t.customers.c.customer_id.in_(part))
                 out.update(
@@ -35,7 +36,7 @@ class SqlCustomerDirectory:
         return out
 
     def all(self) -> list[Customer]:
-        with self._engine.connect() as conn:
+        with read_only(self._engine.connect()) as conn:
             q = select(t.customers).order_by(t.customers.c.customer_id)
             return [customer_from_row(r) for r in conn.execute(q).mappings()]
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
+from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import chunks, is_postgres
+from iot_sync.adapters.db._shared import chunks
 from iot_sync.app.ports import OutboxEvent, OutboxKind, PendingEvent
 
 O = t.outbox.c  # noqa: E741

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware, aware_now, chunks, is_postgres
+from iot_sync.adapters.db._shared import aware, aware_now, chunks
 from iot_sync.app.ports import ServiceHistoryEntry
 from iot_sync.domain.customer import SwapUsage
 from iot_sync.domain.service import Service, ServiceState

@@ -9,15 +9,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import (
-    among,
-    aware,
-    chunks,
-    copy_rows,
-    insert_for,
-    is_postgres,
-)
+from iot_sync.adapters.db._shared import among, aware, chunks, copy_rows, insert_for
 from iot_sync.app.ports import HeldSignal, Page, SignalRecord, SignalResult
 from iot_sync.app.signals import Actor, Signal, SourceKind
 
