@@ -9,7 +9,10 @@ PostgreSQL the same connection gets a read-only transaction, which refuses write
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -17,6 +20,8 @@ from sqlalchemy.pool import QueuePool
 
 SQLITE_BUSY_TIMEOUT_S = 30
 READ_ONLY = "fleetops_read_only"  # execution option, see `read_only`
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(
@@ -68,3 +73,73 @@ def _sqlite_engine(url: str, *, pool_size: int, foreign_keys: bool) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+class TransactionScope:
+    """One connection and one transaction per `with` block: the plumbing of a unit of work.
+
+    A service's unit of work subclasses it and attaches its repositories to the connection
+    in `_attach`. Leaving the block without `commit()` rolls back. The transaction begins
+    lazily at the first statement, and again after each commit. `on_commit` runs after a
+    commit during which an outbox reported a write (`_outbox_written`), so a relay can send
+    at once instead of at its next sweep; if it fails, the commit stands and the sweep sends.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        on_commit: Callable[[], None] | None = None,
+        reads_only: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._on_commit = on_commit
+        self._reads_only = reads_only
+        self._conn: Connection | None = None
+        self._wrote_outbox = False
+
+    def _attach(self, conn: Connection) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        conn = self._conn = self._engine.connect()
+        if self._reads_only:
+            read_only(conn)
+        self._attach(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._connection()
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+            self._conn = None
+            self._wrote_outbox = False
+
+    def commit(self) -> None:
+        self._connection().commit()
+        if self._wrote_outbox and self._on_commit is not None:
+            self._wrote_outbox = False
+            try:
+                self._on_commit()
+            except Exception:
+                log.exception("on_commit hook failed; the outbox sweep will deliver")
+
+    def rollback(self) -> None:
+        self._connection().rollback()
+        self._wrote_outbox = False
+
+    def _outbox_written(self) -> None:
+        self._wrote_outbox = True
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._conn

@@ -7,10 +7,7 @@ a block that commits and then waits on the carrier holds no lock while it waits.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -28,12 +25,10 @@ from device_change.app.ports import (
     Outbox,
     RatePlanRepository,
 )
-from fleetops_common.db import read_only
-
-log = logging.getLogger(__name__)
+from fleetops_common.db import TransactionScope
 
 
-class SqlAlchemyUnitOfWork:
+class SqlAlchemyUnitOfWork(TransactionScope):
     # Typed by port: the UnitOfWork protocol's attributes are settable, hence invariant.
     devices: DeviceRepository
     plans: RatePlanRepository
@@ -50,17 +45,10 @@ class SqlAlchemyUnitOfWork:
         traceparent: Callable[[], str | None] | None = None,
         read_only: bool = False,
     ) -> None:
-        self._engine = engine
-        self._on_commit = on_commit
+        super().__init__(engine, on_commit=on_commit, reads_only=read_only)
         self._traceparent = traceparent
-        self._read_only = read_only
-        self._conn: Connection | None = None
-        self._wrote_outbox = False
 
-    def __enter__(self) -> Self:
-        conn = self._conn = self._engine.connect()
-        if self._read_only:
-            read_only(conn)  # PostgreSQL refuses its writes; SQLite takes no write lock
+    def _attach(self, conn: Connection) -> None:
         self.devices = SqlAlchemyDeviceRepository(conn)
         self.plans = SqlAlchemyRatePlanRepository(conn)
         self.bulk_changes = SqlAlchemyBulkChangeRepository(conn)
@@ -69,45 +57,6 @@ class SqlAlchemyUnitOfWork:
             conn, traceparent=self._traceparent, on_add=self._outbox_written
         )
         self.inbox = SqlAlchemyCallbackInbox(conn)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        conn = self._connection()
-        try:
-            if conn.in_transaction():
-                conn.rollback()
-        finally:
-            conn.close()
-            self._conn = None
-            self._wrote_outbox = False
-
-    def commit(self) -> None:
-        """Commit; then, if messages were written, run `on_commit` (flush the outbox now)."""
-        self._connection().commit()
-        if self._wrote_outbox and self._on_commit is not None:
-            self._wrote_outbox = False
-            try:
-                self._on_commit()
-            except Exception:
-                # The commit stands and the rows stay unsent: the periodic sweep relays them.
-                log.exception("on_commit hook failed; the outbox sweep will retry")
-
-    def rollback(self) -> None:
-        self._connection().rollback()
-        self._wrote_outbox = False
-
-    def _outbox_written(self) -> None:
-        self._wrote_outbox = True
-
-    def _connection(self) -> Connection:
-        if self._conn is None:
-            raise RuntimeError("the unit of work is used outside its `with` block")
-        return self._conn
 
 
 class SqlAlchemyUnitOfWorkFactory:
