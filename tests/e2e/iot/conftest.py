@@ -9,35 +9,21 @@ tests/conftest.py: a new PostgreSQL database per test (always under CI), else SQ
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 import pytest
 
-from fleetops_devstack.mqtt_broker import EmbeddedMqttBroker, accepts_connections
-from fleetops_devstack.servers import free_port
+from fleetops_devstack.mqtt_broker import Broker, broker_for_tests
 
-from .harness import Broker, IotPlatform, running_iot_platform
-
-MOSQUITTO = ("127.0.0.1", 1883)
-
-
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+from .harness import IotPlatform, running_iot_platform
 
 
 @pytest.fixture(scope="session")
 def mqtt_broker() -> Iterator[Broker]:
-    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "") == "amqtt" and not _under_ci()
-    if not forced and accepts_connections(*MOSQUITTO, timeout=2):
-        yield Broker(*MOSQUITTO, "mosquitto")
-        return
-    if _under_ci():
-        pytest.fail(f"CI=true and no MQTT broker answers on {MOSQUITTO[0]}:{MOSQUITTO[1]}")
-    with EmbeddedMqttBroker(port=free_port()) as embedded:
-        yield Broker(embedded.host, embedded.port, "amqtt")
+    with broker_for_tests() as broker:
+        yield broker
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from arm_sim import create_app as create_arm_sim
 from arm_sim.config import SimConfig
 from fleetops_common.auth import TokenService
+from fleetops_devstack.mqtt_broker import Broker
 from fleetops_devstack.servers import ServerThread, free_port
 from iot_sync.adapters.arm.settings import ArmSettings
 from iot_sync.adapters.mqtt.consumer import end_session
@@ -75,17 +76,6 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 
 # ---- the broker --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    kind: Literal["mosquitto", "amqtt"]
-
-    @property
-    def speaks_v5(self) -> bool:
-        return self.kind == "mosquitto"
 
 
 # ---- field devices -----------------------------------------------------------------------

@@ -24,10 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1884
@@ -126,6 +130,41 @@ class EmbeddedMqttBroker:
             await self._stop_requested.wait()
         finally:
             await self._broker.shutdown()
+
+
+MOSQUITTO = ("127.0.0.1", 1883)
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where a test's MQTT broker listens, and which one it is."""
+
+    host: str
+    port: int
+    kind: Literal["mosquitto", "amqtt"]
+
+    @property
+    def speaks_v5(self) -> bool:
+        return self.kind == "mosquitto"
+
+
+@contextmanager
+def broker_for_tests() -> Iterator[Broker]:
+    """The broker the tests use: under `CI=true` Mosquitto on 127.0.0.1:1883, required (the
+    tests fail without it); otherwise Mosquitto if it answers, else an embedded amqtt on a
+    free port (MQTT 3.1.1 only). `IOT_SYNC_TEST_MQTT_BROKER=amqtt` (ignored under CI) takes
+    the embedded path next to a running Mosquitto."""
+    under_ci = os.environ.get("CI", "").lower() == "true"
+    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "") == "amqtt" and not under_ci
+    if not forced and accepts_connections(*MOSQUITTO, timeout=2):
+        yield Broker(*MOSQUITTO, "mosquitto")
+        return
+    if under_ci:
+        raise RuntimeError(f"CI=true and no MQTT broker answers on {MOSQUITTO[0]}:{MOSQUITTO[1]}")
+    from fleetops_devstack.servers import free_port
+
+    with EmbeddedMqttBroker(port=free_port()) as embedded:
+        yield Broker(embedded.host, embedded.port, "amqtt")
 
 
 def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -15,40 +15,23 @@ and client ids (`mqtt_settings`), and the sessions it made are ended afterwards.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleetops_devstack.mqtt_broker import EmbeddedMqttBroker, accepts_connections
+from fleetops_devstack.mqtt_broker import Broker, EmbeddedMqttBroker, broker_for_tests
 from fleetops_devstack.servers import free_port
 from iot_sync.adapters.mqtt.consumer import end_session
 from iot_sync.adapters.mqtt.settings import MqttSettings
 from iot_sync.app.signals import MalformedSignal, Signal
 
-MOSQUITTO = ("127.0.0.1", 1883)
 WAIT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    kind: Literal["mosquitto", "amqtt"]
-
-    @property
-    def speaks_v5(self) -> bool:
-        return self.kind == "mosquitto"
-
-
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture(scope="session")
@@ -58,17 +41,9 @@ def amqtt_broker() -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="session")
-def mqtt_broker(request: pytest.FixtureRequest) -> Broker:
-    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "")
-    if forced == "amqtt" and not _under_ci():
-        broker_: Broker = request.getfixturevalue("amqtt_broker")
-        return broker_
-    if accepts_connections(*MOSQUITTO, timeout=2):
-        return Broker(*MOSQUITTO, "mosquitto")
-    if _under_ci():
-        pytest.fail(f"CI=true and no MQTT broker answers on {MOSQUITTO[0]}:{MOSQUITTO[1]}")
-    broker: Broker = request.getfixturevalue("amqtt_broker")
-    return broker
+def mqtt_broker() -> Iterator[Broker]:
+    with broker_for_tests() as broker:
+        yield broker
 
 
 @pytest.fixture
