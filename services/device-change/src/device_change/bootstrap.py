@@ -70,6 +70,10 @@ class Container:
     _traceparents: dict[str, str | None] = field(default_factory=dict)
     _last_wake: float = 0.0
 
+    def cached_traceparent(self, request_id: str) -> str | None:
+        """`request_traceparent` if it is cached already: no I/O, safe on the event loop."""
+        return self._traceparents.get(request_id)
+
     def request_traceparent(self, request_id: str) -> str | None:
         """The trace context of the carrier call that got this request id (cached)."""
         if request_id not in self._traceparents:

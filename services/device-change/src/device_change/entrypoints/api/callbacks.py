@@ -59,7 +59,10 @@ async def thingspace_callback(body: Annotated[dict[str, Any], Body()], c: Servic
     request_id = outcomes[0].request_id if outcomes else None
     links = []
     if request_id:
-        traceparent = await run_in_threadpool(c.request_traceparent, request_id)
+        # the database only on a cache miss, and then off the event loop
+        traceparent = c.cached_traceparent(request_id) or await run_in_threadpool(
+            c.request_traceparent, request_id
+        )
         link = link_from(traceparent)
         if link is not None:
             links.append(link)
