@@ -222,3 +222,65 @@ def test_callbacks_with_wrong_credentials_are_refused(platform):
         },
     )
     assert r.status_code == 401
+
+
+def callback_body(platform, request_id, iccid, **extra):
+    s = platform.settings
+    return {
+        "username": s.callback_username,
+        "password": s.callback_password,
+        "requestId": request_id,
+        "deviceIds": [{"id": iccid, "kind": "Iccid"}],
+        "status": "Success",
+        **extra,
+    }
+
+
+def test_a_good_callback_is_stored_once_and_a_repeat_is_acknowledged_as_duplicate(platform):
+    body = callback_body(platform, f"req-{uuid.uuid4().hex}", "89148000000000000017")
+    url = platform.api.url + "/v1/callbacks/thingspace"
+    first = httpx.post(url, json=body)
+    assert first.status_code == 200 and first.json() == {"accepted": 1, "duplicates": 0}
+    again = httpx.post(url, json=body)
+    assert again.status_code == 200 and again.json() == {"accepted": 0, "duplicates": 1}
+
+
+def test_a_callback_whose_body_arrives_in_pieces_is_read_whole(platform):
+    raw = httpx.Request(
+        "POST", "/", json=callback_body(platform, f"req-{uuid.uuid4().hex}", "89148000000000000025")
+    ).content
+
+    def pieces():
+        for at in range(0, len(raw), 7):
+            yield raw[at : at + 7]
+
+    r = httpx.post(
+        platform.api.url + "/v1/callbacks/thingspace",
+        content=pieces(),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 200 and r.json() == {"accepted": 1, "duplicates": 0}
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b'{"username": ', "body"),  # not JSON
+        (None, "body"),  # no requestId: the problem names it
+    ],
+)
+def test_a_malformed_callback_gets_problem_details_naming_what_is_wrong(platform, content, field):
+    if content is None:
+        body = callback_body(platform, "", "89148000000000000033")
+        body.pop("requestId")
+        r = httpx.post(platform.api.url + "/v1/callbacks/thingspace", json=body)
+        assert r.status_code == 422 and "requestId is missing" in r.json()["detail"]
+    else:
+        r = httpx.post(
+            platform.api.url + "/v1/callbacks/thingspace",
+            content=content,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["invalid_params"][0]["name"].startswith(field)

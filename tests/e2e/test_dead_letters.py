@@ -20,7 +20,7 @@ def test_a_message_delivered_too_often_is_dead_lettered_and_replays_to_completio
     with running_platform(
         fresh_database_url, fleet_size=200, in_process_workers=False, max_deliveries=3
     ) as platform:
-        container = platform.api.server.config.app.state.container
+        container = platform.api.server.config.app.container
         broker = container.broker
         iccids = platform.active_iccids(5)
         bulk = platform.http.post(

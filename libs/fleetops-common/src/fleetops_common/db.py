@@ -1,8 +1,12 @@
 """SQLAlchemy engines for PostgreSQL (psycopg 3) and SQLite (the embedded default).
 
 On SQLite every transaction begins as `BEGIN IMMEDIATE`: it takes the write lock up front,
-so a second writer queues on busy_timeout instead of failing with "database is locked" when
-its read lock would have to upgrade. A connection that only reads (`read_only(conn)`) begins
+so a second writer waits instead of failing with "database is locked" when its read lock
+would have to upgrade. Writers of one process wait on a Python lock per database file
+(`_WriteTurn`) before they ask SQLite: SQLite's own busy handler polls with sleeps of up to
+100 ms, so under contention a writer would sleep long after the lock was free; the Python
+lock hands it over the moment the previous writer commits. Other processes on the same file
+still meet SQLite's busy_timeout. A connection that only reads (`read_only(conn)`) begins
 plain `BEGIN` instead and, under WAL, reads the last commit while a writer works. On
 PostgreSQL the same connection gets a read-only transaction, which refuses writes.
 """
@@ -10,11 +14,14 @@ PostgreSQL the same connection gets a read-only transaction, which refuses write
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
@@ -42,16 +49,79 @@ def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+class _WriteTurn:
+    """Whose turn it is to write to one SQLite file, among the threads of this process."""
+
+    _by_database: dict[str, threading.Lock] = {}
+    _guard = threading.Lock()
+
+    @classmethod
+    def lock_for(cls, database: str) -> threading.Lock:
+        with cls._guard:
+            return cls._by_database.setdefault(database, threading.Lock())
+
+
+def _connection_class(write_turn: threading.Lock) -> type[sqlite3.Connection]:
+    """A sqlite3 connection that holds `write_turn` from `begin_writing` to commit/rollback."""
+
+    class TurnTakingConnection(sqlite3.Connection):
+        _holds_turn = False
+
+        def begin_writing(self) -> None:
+            if not self._holds_turn:
+                if not write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+                    raise sqlite3.OperationalError("database is locked (no write turn in time)")
+                self._holds_turn = True
+            try:
+                self.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._end_turn()
+                raise
+
+        def _end_turn(self) -> None:
+            if self._holds_turn:
+                self._holds_turn = False
+                write_turn.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._end_turn()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._end_turn()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._end_turn()
+
+    return TurnTakingConnection
+
+
 def _sqlite_engine(url: str, *, pool_size: int, foreign_keys: bool) -> Engine:
     # Many threads share the engine; each checks out its own connection, so the sqlite3
     # same-thread check is off. `pool_size` connections stay open; extra ones are closed
     # when returned rather than making a thread wait for the pool.
+    database = make_url(url).database or ":memory:"
+    write_turn = _WriteTurn.lock_for(
+        str(Path(database).resolve()) if database != ":memory:" else url
+    )
     engine = create_engine(
         url,
         poolclass=QueuePool,
         pool_size=pool_size,
         max_overflow=-1,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        connect_args={
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            "factory": _connection_class(write_turn),
+        },
     )
 
     @event.listens_for(engine, "connect")
@@ -70,7 +140,7 @@ def _sqlite_engine(url: str, *, pool_size: int, foreign_keys: bool) -> Engine:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.begin_writing()
 
     return engine
 

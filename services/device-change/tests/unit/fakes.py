@@ -312,6 +312,9 @@ class FakeInbox:
     def __init__(self, s: Store) -> None:
         self.s = s
 
+    def store_groups(self, groups: Sequence[Sequence[CarrierDeviceOutcome]]) -> list[int]:
+        return [self.store(outcomes) for outcomes in groups]
+
     def store(self, outcomes: Sequence[CarrierDeviceOutcome]) -> int:
         new = 0
         for o in outcomes:

@@ -99,7 +99,7 @@ class CarrierCallbackIntake:
         error: BaseException | None = None
         try:
             with self._uow_factory() as uow:
-                counts = [uow.inbox.store(arrival.outcomes) for arrival in group]
+                counts = uow.inbox.store_groups([arrival.outcomes for arrival in group])
                 uow.commit()
         except BaseException as exc:  # every caller of this group learns it was not stored
             counts, error = [0] * len(group), exc

@@ -282,6 +282,11 @@ class CallbackInbox(Protocol):
         """Store new outcomes; returns how many were not already stored."""
         ...
 
+    def store_groups(self, groups: Sequence[Sequence[CarrierDeviceOutcome]]) -> list[int]:
+        """`store` for many callbacks at once: how many of each group were new (a repeat
+        within `groups` is new only in its first group)."""
+        ...
+
     def claim(self, limit: int) -> list[tuple[int, CarrierDeviceOutcome]]:
         """Unsettled outcomes, oldest first, locked for this transaction."""
         ...

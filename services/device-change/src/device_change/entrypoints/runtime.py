@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from device_change.adapters.db.migrate import upgrade
 from device_change.bootstrap import Container, Housekeeper, bootstrap
 from device_change.entrypoints.api.app import create_api
+from device_change.entrypoints.api.callbacks import CarrierCallbackLane
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
 from fleetops_common.telemetry import (
@@ -59,7 +60,8 @@ def warm_up(container: Container, app: FastAPI) -> None:
         log.exception("warm-up failed; /readyz stays 503")
 
 
-def build_app(settings: DeviceChangeSettings | None = None) -> FastAPI:
+def build_app(settings: DeviceChangeSettings | None = None) -> CarrierCallbackLane:
+    """The API as an ASGI application: FastAPI behind the carrier callbacks' own lane."""
     settings = settings or DeviceChangeSettings()
     container = prepare(settings)
     worker: dramatiq.Worker | None = None
@@ -82,7 +84,7 @@ def build_app(settings: DeviceChangeSettings | None = None) -> FastAPI:
     app = create_api(container)
     app.router.lifespan_context = lifespan
     instrument_fastapi(app)
-    return app
+    return CarrierCallbackLane(app, container)
 
 
 def run_worker(settings: DeviceChangeSettings | None = None) -> None:

@@ -119,6 +119,34 @@ def test_the_inbox_stores_a_repeated_callback_once(engine_each_dialect, make):
         assert [c for c in u.inbox.claim(10_000) if c[1].request_id == request_id] == []
 
 
+def test_a_group_of_callbacks_is_stored_in_one_go_and_counted_per_callback(
+    engine_each_dialect, make
+):
+    uow = SqlAlchemyUnitOfWorkFactory(engine_each_dialect)
+    request_id = f"req-{uuid.uuid4().hex}"
+    a, b, c = make.iccid(), make.iccid(), make.iccid()
+    with uow() as u:
+        assert u.inbox.store([outcome(request_id, a)]) == 1
+        u.commit()
+    with uow() as u:
+        counts = u.inbox.store_groups(
+            [
+                [outcome(request_id, a)],  # stored before
+                [outcome(request_id, b)],
+                [outcome(request_id, b)],  # repeated within the group
+                [outcome(request_id, c), outcome(request_id, a, False)],
+                [],
+            ]
+        )
+        assert counts == [0, 1, 0, 2, 0]
+        u.commit()
+    with uow() as u:
+        claimed = [o for _, o in u.inbox.claim(10_000) if o.request_id == request_id]
+        assert sorted((o.iccid, o.succeeded) for o in claimed) == sorted(
+            [(a, True), (b, True), (c, True), (a, False)]
+        )
+
+
 def test_claimed_callbacks_return_when_settling_rolls_back(uow_factory, make):
     request_id = f"req-{uuid.uuid4().hex}"
     with uow_factory() as u:

@@ -29,8 +29,12 @@ class SqlAlchemyCallbackInbox:
 
     def store(self, outcomes: Sequence[CarrierDeviceOutcome]) -> int:
         """Insert, skipping callbacks already stored; returns how many were new (exact)."""
-        if not outcomes:
-            return 0
+        return self.store_groups([outcomes])[0]
+
+    def store_groups(self, groups: Sequence[Sequence[CarrierDeviceOutcome]]) -> list[int]:
+        """`store` for many callbacks in one statement; how many of each group were new.
+
+        A callback repeated within `groups` counts as new in its first group only."""
         at = now()
         rows = [
             {
@@ -44,14 +48,28 @@ class SqlAlchemyCallbackInbox:
                 },
                 "received_at": at,
             }
+            for outcomes in groups
             for o in outcomes
         ]
+        if not rows:
+            return [0] * len(groups)
+        c = t.carrier_callbacks.c
         stmt = (
             insert_for(self.conn, t.carrier_callbacks)
             .on_conflict_do_nothing()
-            .returning(t.carrier_callbacks.c.id)
+            .returning(c.request_id, c.iccid, c.outcome)
         )
-        return len(self.conn.execute(stmt, rows).all())
+        inserted = {tuple(r) for r in self.conn.execute(stmt, rows)}
+        counts = []
+        for outcomes in groups:
+            new = 0
+            for o in outcomes:
+                key = (o.request_id, o.iccid, _OUTCOME[o.succeeded])
+                if key in inserted:
+                    inserted.discard(key)
+                    new += 1
+            counts.append(new)
+        return counts
 
     def claim(self, limit: int) -> list[tuple[int, CarrierDeviceOutcome]]:
         q = (
