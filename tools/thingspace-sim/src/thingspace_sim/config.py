@@ -41,5 +41,5 @@ class SimConfig(BaseSettings):
     max_list_page_size: int = 2000
     last_seen_field: str = "lastSeenDeviceId"
     status_202_on_more_data: bool = True
-    callback_concurrency: int = 12
+    callback_concurrency: int = 32
     faults: Faults = Field(default_factory=Faults)
