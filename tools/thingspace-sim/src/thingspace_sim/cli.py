@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from fleetops_common.process import quieten_garbage_collector
 from thingspace_sim.app import create_app
 from thingspace_sim.config import SimConfig
 
@@ -21,8 +22,10 @@ def serve(host: str | None = None, port: int | None = None, fleet_size: int | No
     if fleet_size:
         updates["fleet_size"] = fleet_size
     config = SimConfig().model_copy(update=updates)
+    api = create_app(config)
+    quieten_garbage_collector()  # after start-up, before the load
     uvicorn.run(
-        create_app(config),
+        api,
         host=config.host,
         port=config.port,
         log_level="warning",

@@ -6,6 +6,7 @@ import typer
 import uvicorn
 
 from device_change.settings import DeviceChangeSettings
+from fleetops_common.process import quieten_garbage_collector
 
 app = typer.Typer(help="Fleetops device-change service", no_args_is_help=True)
 
@@ -25,8 +26,10 @@ def serve(
     if workers_in_process is not None:
         updates["in_process_workers"] = workers_in_process
     settings = DeviceChangeSettings().model_copy(update=updates)
+    api = build_app(settings)
+    quieten_garbage_collector()  # after start-up, before the load
     uvicorn.run(
-        build_app(settings),
+        api,
         host=settings.host,
         port=settings.port,
         log_config=None,

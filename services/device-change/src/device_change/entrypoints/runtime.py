@@ -16,6 +16,7 @@ from device_change.entrypoints.api.app import create_api
 from device_change.entrypoints.api.callbacks import CarrierCallbackLane
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
+from fleetops_common.process import quieten_garbage_collector
 from fleetops_common.telemetry import (
     instrument_fastapi,
     instrument_httpx,
@@ -100,6 +101,7 @@ def run_worker(settings: DeviceChangeSettings | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
     keeper.start()
+    quieten_garbage_collector()
     log.info("worker started", threads=settings.worker_threads, broker=settings.broker_url)
     stop.wait()
     keeper.stop()

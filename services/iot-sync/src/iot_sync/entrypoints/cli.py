@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from fleetops_common.process import quieten_garbage_collector
 from iot_sync.settings import IotSyncSettings
 
 app = typer.Typer(help="Fleetops iot-sync service", no_args_is_help=True)
@@ -21,8 +22,10 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     if port:
         updates["port"] = port
     settings = IotSyncSettings().model_copy(update=updates)
+    api = build_app(settings)
+    quieten_garbage_collector()  # after start-up, before the load
     uvicorn.run(
-        build_app(settings),
+        api,
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -13,6 +13,7 @@ the documented problem details. Both paths share the checks and the storing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -87,7 +88,7 @@ async def store_callback(
         traceparent = c.cached_traceparent(request_id) or await run_in_threadpool(
             c.request_traceparent, request_id
         )
-        link = link_from(traceparent)
+        link = _link_to(traceparent) if traceparent else None
         if link is not None:
             links.append(link)
     with _tracer.start_as_current_span(
@@ -98,6 +99,12 @@ async def store_callback(
     ):
         accepted = await _stored(c, outcomes)
     return CallbackAck(accepted=accepted, duplicates=len(outcomes) - accepted)
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_to(traceparent: str) -> trace.Link | None:
+    """Parsed once per carrier request, not once per device of it."""
+    return link_from(traceparent)
 
 
 async def _stored(c: Container, outcomes: list[CarrierDeviceOutcome]) -> int:
