@@ -95,8 +95,8 @@ class Container:
         return self.delivery_log.get_dead_letter(dead_letter_id)
 
     def wake_settler(self) -> None:
-        # Coalesce: one settle message per 100 ms is plenty (each settles up to 1,000
-        # callbacks in one transaction); the housekeeper sweep catches any leftovers.
+        # Coalesce: one settle message per 100 ms is plenty (each drains the inbox, a
+        # batch per transaction); the housekeeper sweep catches any leftovers.
         now = time.monotonic()
         if now - self._last_wake < 0.1:
             return

@@ -113,7 +113,15 @@ class CarrierCallbackIntake:
 
 
 class CallbackSettlement:
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock, batch_size: int = 1000):
+    """Settles stored callbacks in batches, one transaction each.
+
+    Batches are kept small (250) on purpose: on SQLite a settling transaction holds the
+    only write lock, and every callback arriving meanwhile waits for it before it can be
+    stored and acknowledged. With 1,000 per batch that wait was most of the callbacks'
+    p99 and halved their rate (platform benchmark: 1,500/s, p99 70 ms; with 250: 3,300/s,
+    p99 45 ms)."""
+
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock, batch_size: int = 250):
         self._uow_factory = uow_factory
         self._settler = DeviceLineSettler(clock=clock)
         self._batch_size = batch_size
