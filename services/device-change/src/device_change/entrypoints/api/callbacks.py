@@ -19,6 +19,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry import trace
@@ -41,6 +42,7 @@ MAX_CALLBACK_BYTES = 64 * 1024  # one device's callback is well under 2 KiB
 
 router = APIRouter(prefix="/v1/callbacks", tags=["carrier callbacks"], responses=PROBLEM_RESPONSES)
 _tracer = trace.get_tracer("device_change.callbacks")
+log = structlog.get_logger("device_change.callbacks")
 
 
 def credentials_match(c: Container, body: dict[str, Any]) -> bool:
@@ -149,7 +151,19 @@ class CarrierCallbackLane:
         if outcomes is None:
             await self.app(scope, _replay(raw, receive, complete), send)
             return
-        ack = await store_callback(self.container, outcomes, kind=SpanKind.SERVER)
+        try:
+            ack = await store_callback(self.container, outcomes, kind=SpanKind.SERVER)
+        except Exception as exc:  # not stored: the carrier must send it again
+            log.exception("callback not stored", request_id=outcomes[0].request_id)
+            refusal = Problem(
+                status=503,
+                title="Callback not stored; send it again",
+                detail=f"{type(exc).__name__}: {exc}",
+                type_="callback-not-stored",
+                headers={"Retry-After": "5"},
+            )
+            await refusal.to_response(instance=PATH)(scope, receive, send)
+            return
         payload = ack.model_dump_json().encode()
         await send(
             {
