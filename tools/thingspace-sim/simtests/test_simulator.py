@@ -2,7 +2,9 @@ import time
 
 import httpx
 
-from thingspace_sim.fleet import luhn_check_digit, seed_fleet
+from thingspace_sim import SimConfig
+from thingspace_sim.fleet import SimDevice, luhn_check_digit, seed_fleet
+from thingspace_sim.state import SimState
 
 from .conftest import ACCOUNT, session
 
@@ -149,3 +151,44 @@ def test_rate_limit_answers_429_and_faults_are_counted(sim):
     assert stats["throttled"] >= 1 and stats["errors_injected"] == 1
     bad = httpx.put(f"{sim.url}/_sim/config", json={"error_rate": 3})
     assert bad.status_code == 422
+
+
+def test_devices_are_found_by_imei_and_msisdn_and_a_changed_imei_is_found_by_its_new_value():
+    state = SimState(SimConfig(fleet_size=50))
+    device = next(d for d in state.devices.values() if d.msisdn)
+    by = {"imei": device.imei, "msisdn": device.msisdn, "iccid": device.iccid}
+    for kind, value in by.items():
+        request = state.open_request("suspend", {}, [{"deviceIds": [{"kind": kind, "id": value}]}])
+        assert request.outcomes[0].device is device, kind
+        device.pending_request = None
+        assert state.device_by_id(value) is device
+
+    other_imei = next(d.imei for d in state.devices.values() if d is not device)
+    refused = state.open_request(
+        "deviceId",
+        {"deviceIdsTo": [{"kind": "imei", "id": other_imei}]},
+        [{"deviceIds": [{"kind": "iccid", "id": device.iccid}]}],
+    )
+    assert not refused.outcomes[0].ok  # an IMEI in use is refused
+
+    new_imei = "356938035643809"
+    change = state.open_request(
+        "deviceId",
+        {"deviceIdsTo": [{"kind": "imei", "id": new_imei}]},
+        [{"deviceIds": [{"kind": "iccid", "id": device.iccid}]}],
+    )
+    state.settle(change, change.outcomes[0])
+    assert state.device_by_id(new_imei) is device
+    assert state.device_by_id(by["imei"]) is None
+
+    late = SimDevice(
+        iccid="89148000000000099990",
+        imei="356938035643817",
+        msisdn="5559990000",
+        state="active",
+        plan="M2M_4G_1GB",
+        account=ACCOUNT,
+        created_at="2026-01-01T00:00:00Z",
+    )
+    state.add_device(late)
+    assert state.device_by_id("5559990000") is late and state.device_by_id(late.imei) is late

@@ -183,8 +183,9 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             int(body.get("maxNumberOfDevices") or config.max_list_page_size),
             config.max_list_page_size,
         )
-        if value is not None and value in state.devices:
-            candidates: Iterable[SimDevice] = [state.devices[value]]
+        found = state.device_by_id(value) if value is not None else None
+        if found is not None:
+            candidates: Iterable[SimDevice] = [found]
         else:
             candidates = state.devices_after(str(body.get("largestDeviceIdSeen") or ""))
         page: list[SimDevice] = []

@@ -143,7 +143,9 @@ class SimState:
         self.devices: dict[str, SimDevice] = seed_fleet(
             c.fleet_size, seed=c.seed, account=c.account_name
         )
-        self.imeis = {d.imei for d in self.devices.values()}
+        # IMEI and MSISDN lookups by index, not by scanning a fleet of 100,000
+        self.by_imei = {d.imei: d for d in self.devices.values() if d.imei}
+        self.by_msisdn = {d.msisdn: d for d in self.devices.values() if d.msisdn}
         self._order: list[str] | None = None  # ICCIDs sorted, rebuilt when they change
         self.plans = {p["code"]: p for p in PLANS}
         self.requests: dict[str, SimRequest] = {}
@@ -156,8 +158,15 @@ class SimState:
 
     def add_device(self, device: SimDevice) -> None:
         self.devices[device.iccid] = device
-        self.imeis.add(device.imei)
+        if device.imei:
+            self.by_imei[device.imei] = device
+        if device.msisdn:
+            self.by_msisdn[device.msisdn] = device
         self._order = None
+
+    def device_by_id(self, value: str) -> SimDevice | None:
+        """The device whose ICCID, IMEI or MSISDN is `value`."""
+        return self.devices.get(value) or self.by_imei.get(value) or self.by_msisdn.get(value)
 
     def devices_after(self, iccid: str) -> Iterator[SimDevice]:
         """Devices in ICCID order after `iccid` (paging by largestDeviceIdSeen)."""
@@ -179,13 +188,11 @@ class SimState:
             if kind == "iccid" and value in self.devices:
                 device = self.devices[value]
                 break
-            if kind in ("msisdn", "mdn"):
-                found = next((d for d in self.devices.values() if d.msisdn == value), None)
-                if found:
-                    device = found
-                    break
-            if kind == "imei" and value in self.imeis:
-                device = next(d for d in self.devices.values() if d.imei == value)
+            if kind in ("msisdn", "mdn") and value in self.by_msisdn:
+                device = self.by_msisdn[value]
+                break
+            if kind == "imei" and value in self.by_imei:
+                device = self.by_imei[value]
                 break
         else:
             raise Refused("REQUEST_FAILED.DeviceNotFound", "REQUEST_FAILED. Device not found")
@@ -257,7 +264,7 @@ class SimState:
                         )
                     apply["iccid"] = value
                 elif kind == "imei":
-                    if value in self.imeis:
+                    if value in self.by_imei:
                         raise Refused(
                             "REQUEST_FAILED.DeviceAlreadyExists", f"IMEI {value} is already in use"
                         )
@@ -315,11 +322,15 @@ class SimState:
             if apply.get("plan"):
                 device.plan = apply["plan"]
             if apply.get("msisdn"):
+                if device.msisdn and self.by_msisdn.get(device.msisdn) is device:
+                    del self.by_msisdn[device.msisdn]
                 device.msisdn = apply["msisdn"]
+                self.by_msisdn[device.msisdn] = device
             if "imei" in apply:
-                self.imeis.discard(device.imei)
+                if self.by_imei.get(device.imei) is device:
+                    del self.by_imei[device.imei]
                 device.imei = apply["imei"]
-                self.imeis.add(device.imei)
+                self.by_imei[device.imei] = device
             if "iccid" in apply:
                 del self.devices[old_iccid]
                 device.iccid = apply["iccid"]
