@@ -48,7 +48,7 @@ def warm_up(container: Container, app: FastAPI, stack: list[Any]) -> None:
             report = container.inventory_sync.run()
             log.info("arm inventory pulled", stations=report.stations, assets=report.assets_seen)
         start = getattr(container.publisher, "start", None)
-        if callable(start):
+        if s.relay_in_process and callable(start):  # only the relay publishes
             start()
             stack.append(container.publisher)
         if s.mqtt_in_process:

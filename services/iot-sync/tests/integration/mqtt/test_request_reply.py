@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
@@ -216,6 +217,36 @@ def test_service_state_is_retained_for_whoever_subscribes_later(
 
     assert kept.retain
     assert json.loads(kept.payload)["data"]["state"] == "BATTERY_ISSUED"
+
+
+def test_publishers_of_processes_sharing_settings_do_not_disconnect_each_other(
+    mqtt_broker: Broker,
+    mqtt_settings: MakeSettings,
+    field_device: Callable[..., FieldDevice],
+) -> None:
+    # The API process and `iot-sync consume` are configured alike; each has a publisher.
+    settings = mqtt_settings(protocol="5" if mqtt_broker.speaks_v5 else "3.1.1")
+    topic = TopicScheme(settings.topic_prefix).customer_notice("C-1", "battery_issued")
+    listener = field_device(protocol=settings.protocol)
+    listener.subscribe(topic)
+
+    def notice(n: int) -> FieldMessage:
+        return FieldMessage(
+            kind=FieldMessageKind.CUSTOMER_NOTICE,
+            subject="C-1",
+            name="battery_issued",
+            data={"n": n},
+            message_id=f"notice-{n}",
+        )
+
+    with MqttFieldPublisher(settings) as first, MqttFieldPublisher(settings) as second:
+        for n in range(0, 6, 2):
+            first.publish([notice(n)])
+            second.publish([notice(n + 1)])
+            time.sleep(0.3)  # long enough for a kicked-off client to come back and kick
+        assert first._client.is_connected() and second._client.is_connected()
+    received = listener.wait_for(6)
+    assert sorted(json.loads(m.payload)["data"]["n"] for m in received) == list(range(6))
 
 
 def test_publish_raises_a_clear_error_when_it_cannot_be_confirmed(

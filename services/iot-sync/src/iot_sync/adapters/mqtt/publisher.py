@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +40,12 @@ class MqttPublishError(RuntimeError):
 
 
 class MqttFieldPublisher:
-    """One connection of its own (client id `{client_id}-pub`, clean session)."""
+    """One connection of its own (client id `{client_id}-pub-{random}`, clean session).
+
+    The id is unique per publisher: processes that share `client_id` settings (the API
+    process and `iot-sync consume`) each publish, and a broker closes the older of two
+    connections with one id, so with a shared id they kept disconnecting each other and
+    their in-flight messages timed out unconfirmed."""
 
     def __init__(
         self,
@@ -59,7 +65,7 @@ class MqttFieldPublisher:
         # a publisher needs no session: paho itself resends what is in flight on reconnect
         self._client = new_client(
             settings,
-            client_id=client_id or f"{settings.client_id}-pub",
+            client_id=client_id or f"{settings.client_id}-pub-{uuid.uuid4().hex[:8]}",
             manual_ack=False,
             persistent=False,
         )
