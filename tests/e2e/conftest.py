@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from fleetops_devstack.databases import under_ci
 
 from .platform import RABBIT
 
 QUEUES = ("device_change.carrier", "device_change.callbacks")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 def _purge_queues() -> None:
@@ -43,7 +39,7 @@ def rabbitmq(postgres_available: bool) -> str:
     try:
         pika.BlockingConnection(pika.URLParameters(RABBIT)).close()
     except Exception as exc:
-        if _in_ci():
+        if under_ci():
             pytest.fail(f"CI=true and RabbitMQ is not reachable at {RABBIT}: {exc}", pytrace=False)
         pytest.skip("RabbitMQ is not running on this laptop (CI requires it)")
     if not postgres_available:

@@ -40,7 +40,7 @@ def _answers(port: int) -> bool:
 @pytest.fixture
 def mosquitto() -> None:
     if not accepts_connections("127.0.0.1", 1883, timeout=2):
-        if os.environ.get("CI", "").lower() == "true":
+        if databases.under_ci():
             pytest.fail("CI=true and Mosquitto is not reachable on 127.0.0.1:1883", pytrace=False)
         pytest.skip("Mosquitto is not running on this laptop (CI requires it)")
 

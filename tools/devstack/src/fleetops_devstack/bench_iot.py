@@ -50,7 +50,7 @@ import psutil
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from fleetops_devstack.databases import create_database, drop_database
+from fleetops_devstack.databases import create_database, drop_database, under_ci
 from fleetops_devstack.processes import VAR, Process, start_in_order, stop_all
 from fleetops_devstack.servers import free_port
 from fleetops_devstack.stack import (
@@ -292,7 +292,7 @@ def _wait_drained(http: httpx.Client, url: str, expected: int, *, timeout_s: flo
 
 def run_iot(options: IotBenchOptions, *, console: Console) -> str:
     o = options
-    stack = o.stack if o.stack is not None else os.environ.get("CI", "").lower() == "true"
+    stack = o.stack if o.stack is not None else under_ci()
     protocol = o.protocol or ("5" if stack else "3.1.1")
     tag = f"bench-{uuid.uuid4().hex[:8]}"
     ports = IotPorts(

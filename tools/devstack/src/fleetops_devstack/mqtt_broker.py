@@ -154,15 +154,16 @@ def broker_for_tests() -> Iterator[Broker]:
     tests fail without it); otherwise Mosquitto if it answers, else an embedded amqtt on a
     free port (MQTT 3.1.1 only). `IOT_SYNC_TEST_MQTT_BROKER=amqtt` (ignored under CI) takes
     the embedded path next to a running Mosquitto."""
-    under_ci = os.environ.get("CI", "").lower() == "true"
-    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "") == "amqtt" and not under_ci
+    from fleetops_devstack.databases import under_ci
+    from fleetops_devstack.servers import free_port
+
+    required = under_ci()
+    forced = os.environ.get("IOT_SYNC_TEST_MQTT_BROKER", "") == "amqtt" and not required
     if not forced and accepts_connections(*MOSQUITTO, timeout=2):
         yield Broker(*MOSQUITTO, "mosquitto")
         return
-    if under_ci:
+    if required:
         raise RuntimeError(f"CI=true and no MQTT broker answers on {MOSQUITTO[0]}:{MOSQUITTO[1]}")
-    from fleetops_devstack.servers import free_port
-
     with EmbeddedMqttBroker(port=free_port()) as embedded:
         yield Broker(embedded.host, embedded.port, "amqtt")
 

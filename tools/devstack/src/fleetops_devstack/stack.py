@@ -136,11 +136,15 @@ def iot_sync_env(
 
 def iot_sync(env: dict[str, str], *, port: int, name: str = "iot-sync") -> Process:
     """Started once the broker and ARM answer: its warm-up pulls ARM and connects MQTT once."""
+    return _iot_sync_command("serve", env, ready_port=port, name=name)
+
+
+def _iot_sync_command(command: str, env: dict[str, str], *, ready_port: int, name: str) -> Process:
     return Process(
         name,
-        [*IOT_SYNC_CLI, "serve"],
+        [*IOT_SYNC_CLI, command],
         env=env,
-        ready_url=f"http://127.0.0.1:{port}/readyz",
+        ready_url=f"http://127.0.0.1:{ready_port}/readyz",
         after_previous=True,
     )
 
@@ -159,13 +163,7 @@ def iot_sync_consumer(
     env: dict[str, str], *, consume_port: int, name: str = "iot-sync-consumer"
 ) -> Process:
     """`iot-sync consume`, once the API process has migrated, seeded and pulled ARM."""
-    return Process(
-        name,
-        [*IOT_SYNC_CLI, "consume"],
-        env=env,
-        ready_url=f"http://127.0.0.1:{consume_port}/readyz",
-        after_previous=True,
-    )
+    return _iot_sync_command("consume", env, ready_port=consume_port, name=name)
 
 
 def remove_sqlite(db: Path) -> None:

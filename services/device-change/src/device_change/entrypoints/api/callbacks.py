@@ -16,7 +16,6 @@ import asyncio
 import functools
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 import structlog
@@ -24,6 +23,7 @@ from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_change.adapters.thingspace.callbacks import (
     MalformedCallback,
@@ -126,13 +126,6 @@ async def _stored(c: Container, outcomes: list[CarrierDeviceOutcome]) -> int:
 
     c.callback_intake.submit(outcomes, from_writer)
     return await asyncio.wait_for(stored, timeout=30)
-
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class CarrierCallbackLane:
