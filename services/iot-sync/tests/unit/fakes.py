@@ -151,6 +151,9 @@ class FakeAssets:
     def at_station(self, station_id: str) -> list[Asset]:
         return [a for a in self.s.assets.values() if a.station_id == station_id]
 
+    def at_stations(self, station_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        return {i: self.at_station(i) for i in dict.fromkeys(station_ids)}
+
     def save(self, asset: Asset) -> None:
         self.s.assets[asset.asset_id] = asset
 
@@ -242,6 +245,9 @@ class FakePersonnel:
 
     def get(self, person_id: str) -> Person | None:
         return self.s.personnel.get(person_id)
+
+    def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
+        return {i: self.s.personnel[i] for i in person_ids if i in self.s.personnel}
 
     def all(self) -> list[Person]:
         return list(self.s.personnel.values())
@@ -362,8 +368,10 @@ class FakeUnitOfWorkFactory:
 class FakeCustomerDirectory:
     def __init__(self, customers: Sequence[Customer] = ()) -> None:
         self.customers = {c.customer_id: c for c in customers}
+        self.lookups: list[list[str]] = []  # the ids of each get_many, in order
 
     def get_many(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        self.lookups.append(list(customer_ids))
         return {i: self.customers[i] for i in customer_ids if i in self.customers}
 
     def all(self) -> list[Customer]:

@@ -7,6 +7,7 @@ person's id, and answered on the personnel echo topic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from iot_sync.app.effects import Effects, new_event_id
@@ -23,6 +24,17 @@ from iot_sync.domain.service import ServiceInput, ServiceState
 
 class ScannerInput:
     """Handles `emit/abs/personnel/{person_id}/{action}` (the seed's device-scanner input)."""
+
+    def prefetch(self, fx: Effects, signals: Sequence[Signal]) -> None:
+        """Read at once what these reports will look up; the unit of work keeps it."""
+        uow = fx.uow
+        uow.personnel.get_many(list(dict.fromkeys(s.source_id for s in signals)))
+        asset_ids = [str(v) for s in signals if (v := s.data.get("asset_id")) is not None]
+        assets = uow.assets.get_many(asset_ids)
+        uow.stations.get_many(
+            list({a.station_id for a in assets.values() if a.station_id is not None})
+        )
+        uow.services.for_customers(list({a.holder for a in assets.values() if a.holder}))
 
     def handle(self, fx: Effects, signal: Signal) -> Rejection | None:
         try:

@@ -224,6 +224,10 @@ class AssetRepository(Protocol):
 
     def at_station(self, station_id: str) -> list[Asset]: ...
 
+    def at_stations(self, station_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        """`at_station` of several stations in one read (a batch prefetches with it)."""
+        ...
+
     def save(self, asset: Asset) -> None: ...
 
     def record_telemetry(self, updates: Sequence[TelemetryUpdate]) -> None:
@@ -261,6 +265,8 @@ class StationRepository(Protocol):
 
 class PersonnelRepository(Protocol):
     def get(self, person_id: str) -> Person | None: ...
+
+    def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]: ...
 
     def all(self) -> list[Person]: ...
 

@@ -267,14 +267,19 @@ class ProcessSignalBatch:
 
     def _apply(self, fx: Effects, to_apply: Sequence[Signal]) -> dict[str, Rejection | None]:
         results: dict[str, Rejection | None] = {}
-        tracking: list[Signal] = []
+        tracking = [s for s in to_apply if s.source_kind in TRACKING_KINDS]
+        # What the station calls and reports look up, read once for the batch.
+        calls = [s for s in to_apply if s.source_kind is SourceKind.STATION]
+        customers = self._stations.prefetch(fx, calls) if calls else {}
+        reports = [s for s in to_apply if s.source_kind is SourceKind.PERSONNEL]
+        if reports:
+            self._scanner.prefetch(fx, reports)
         for signal in to_apply:
             if signal.source_kind in TRACKING_KINDS:
-                tracking.append(signal)
                 continue
             fx.traceparent = signal.traceparent
             if signal.source_kind is SourceKind.STATION:
-                results[signal.message_id] = self._stations.handle(fx, signal)
+                results[signal.message_id] = self._stations.handle(fx, signal, customers)
             else:
                 results[signal.message_id] = self._scanner.handle(fx, signal)
         fx.traceparent = None

@@ -8,6 +8,7 @@ returned in the same swap and starts charging in the slot the new one left.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -25,8 +26,12 @@ from iot_sync.domain.checks import (
     choose_battery,
     missing_field,
 )
+from iot_sync.domain.customer import Customer
 from iot_sync.domain.rejection import Rejection, first_rejection
 from iot_sync.domain.service import Service, ServiceInput, ServiceState
+
+# customer id -> the customer, None when the directory has none by that id
+CustomersRead = Mapping[str, Customer | None]
 
 GRANTED = "GRANTED"
 REFUSED = "REFUSED"
@@ -39,13 +44,34 @@ class StationCalls:
         self._customers = customers
         self._reservation_ttl = reservation_ttl
 
-    def handle(self, fx: Effects, signal: Signal) -> Rejection | None:
+    def prefetch(self, fx: Effects, signals: Sequence[Signal]) -> CustomersRead:
+        """Read at once what these calls will look up, so each of them costs no round trip.
+
+        The unit of work's repositories keep what they read (and lock) for the rest of the
+        transaction; the customers read here are returned, for `handle` to be given.
+        """
+        uow = fx.uow
+        station_ids = list(dict.fromkeys(s.source_id for s in signals))
+        customer_ids = list(dict.fromkeys(_texts(signals, "customer_id")))
+        uow.stations.get_many(station_ids)
+        services = uow.services.for_customers(customer_ids)
+        held = [s.battery_id for s in services.values() if s.battery_id is not None]
+        uow.assets.get_many([*_texts(signals, "battery_id"), *held])
+        uow.assets.at_stations(station_ids)
+        found = self._customers.get_many(customer_ids) if customer_ids else {}
+        return {c: found.get(c) for c in customer_ids}
+
+    def handle(
+        self, fx: Effects, signal: Signal, customers: CustomersRead | None = None
+    ) -> Rejection | None:
+        """Answer one call; `customers` holds what `prefetch` read (others are looked up)."""
+        read = customers or {}
         if signal.verb == "authorize":
-            return self.authorize(fx, signal)
+            return self.authorize(fx, signal, read)
         if signal.verb == "dispense_confirm":
-            return self.confirm_dispense(fx, signal)
+            return self.confirm_dispense(fx, signal, read)
         if signal.verb == "return_confirm":
-            return self.confirm_return(fx, signal)
+            return self.confirm_return(fx, signal, read)
         rejection = Rejection("unknown_verb", f"stations do not call {signal.verb!r}")
         _reply(
             fx, signal, {"result": "rejected", "reason": rejection.code, "detail": rejection.reason}
@@ -54,7 +80,9 @@ class StationCalls:
 
     # ---- authorize ----------------------------------------------------------------------
 
-    def authorize(self, fx: Effects, signal: Signal) -> Rejection | None:
+    def authorize(
+        self, fx: Effects, signal: Signal, customers: CustomersRead | None = None
+    ) -> Rejection | None:
         data = signal.data
         shape = missing_field(data, ["customer_id"]) or _optional_text(data, "returned_battery_id")
         if shape is not None:
@@ -74,7 +102,7 @@ class StationCalls:
             customer_id=customer_id,
             now=fx.now,
             station=station,
-            customer=self._customers.get_many([customer_id]).get(customer_id),
+            customer=self._customer(customer_id, customers),
             service=uow.services.for_customers([customer_id]).get(customer_id),
             returned_battery_id=data.get("returned_battery_id"),
             batteries_at_station=uow.assets.at_station(signal.source_id) if station else (),
@@ -96,7 +124,9 @@ class StationCalls:
 
     # ---- dispense -----------------------------------------------------------------------
 
-    def confirm_dispense(self, fx: Effects, signal: Signal) -> Rejection | None:
+    def confirm_dispense(
+        self, fx: Effects, signal: Signal, customers: CustomersRead | None = None
+    ) -> Rejection | None:
         data = signal.data
         shape = missing_field(data, ["customer_id", "battery_id"])
         if shape is not None:
@@ -106,7 +136,7 @@ class StationCalls:
         service = uow.services.for_customers([customer_id]).get(customer_id)
         held_id = service.battery_id if service is not None else None
         assets = uow.assets.get_many([battery_id, *([held_id] if held_id else [])])
-        customer = self._customers.get_many([customer_id]).get(customer_id)
+        customer = self._customer(customer_id, customers)
         context = HandOverContext(
             station_id=signal.source_id,
             customer_id=customer_id,
@@ -165,7 +195,9 @@ class StationCalls:
 
     # ---- return without a new battery ---------------------------------------------------
 
-    def confirm_return(self, fx: Effects, signal: Signal) -> Rejection | None:
+    def confirm_return(
+        self, fx: Effects, signal: Signal, customers: CustomersRead | None = None
+    ) -> Rejection | None:
         data = signal.data
         shape = missing_field(data, ["customer_id", "battery_id"])
         if shape is not None:
@@ -178,7 +210,7 @@ class StationCalls:
             customer_id=customer_id,
             battery_id=battery_id,
             now=fx.now,
-            customer=self._customers.get_many([customer_id]).get(customer_id),
+            customer=self._customer(customer_id, customers),
             service=service,
             battery=uow.assets.get_many([battery_id]).get(battery_id),
         )
@@ -224,6 +256,11 @@ class StationCalls:
         )
         return None
 
+    def _customer(self, customer_id: str, read: CustomersRead | None) -> Customer | None:
+        if read is not None and customer_id in read:
+            return read[customer_id]
+        return self._customers.get_many([customer_id]).get(customer_id)
+
     def _dock(
         self, fx: Effects, battery: Asset, signal: Signal, *, slot: int | None
     ) -> Asset | Rejection:
@@ -243,6 +280,11 @@ class StationCalls:
             return None
         occupied = {a.slot for a in fx.uow.assets.at_station(station_id) if a.slot is not None}
         return station.free_slot(occupied)
+
+
+def _texts(signals: Sequence[Signal], name: str) -> list[str]:
+    """`data[name]` of each signal that has one (as the handlers read it: as text)."""
+    return [str(v) for s in signals if (v := s.data.get(name)) is not None]
 
 
 def _swap_refusal(service: Service, battery_id: str, fx: Effects) -> Rejection | None:

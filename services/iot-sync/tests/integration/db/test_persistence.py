@@ -1,5 +1,6 @@
 """The repositories and the unit of work on a real database (PostgreSQL and SQLite)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -271,3 +272,86 @@ def test_a_settlement_request_is_recorded_once_however_often_it_is_delivered(eng
     settlements.start_loss_charge(request)
     [row] = settlements.recorded(customer_id=cid)
     assert (row["settlement_id"], row["status"]) == (request.settlement_id, "STARTED")
+
+
+class StatementCounter:
+    """Counts the statements a unit of work's connection sends."""
+
+    def __init__(self, uow) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        event.listen(uow._conn, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args) -> None:
+        self.count += 1
+
+
+def test_a_unit_of_work_reads_a_stations_batteries_once_and_sees_its_own_changes(uow_factory):
+    st, b1, b2 = uid("ST"), uid("B"), uid("B")
+    given_inventory(uow_factory, st, b1, b2)
+    with uow_factory() as uow:
+        # Given the station's inventory read (and locked) once
+        first = uow.assets.at_stations([st])[st]
+        assert [a.asset_id for a in first] == [b1, b2]
+        statements = StatementCounter(uow)
+
+        # When a battery is reserved, then looked up again by id and by station
+        reserved = first[0].reserve("C-1", T0 + timedelta(minutes=2))
+        uow.assets.save(reserved)
+        again = uow.assets.at_station(st)
+        by_id = uow.assets.get_many([b1, b2])
+
+        # Then only the UPDATE went to the database, and both reads show the reservation
+        assert statements.count == 1
+        assert again[0] == reserved and by_id[b1] == reserved
+        issued = reserved.issue(holder="C-1", at=T0)
+        uow.assets.save(issued)
+        assert [a.asset_id for a in uow.assets.at_station(st)] == [b2]
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.assets.get_many([b1])[b1] == issued
+
+
+def test_batched_telemetry_makes_the_unit_of_work_read_those_batteries_again(uow_factory):
+    st, b1 = uid("ST"), uid("B")
+    given_inventory(uow_factory, st, b1)
+    with uow_factory() as uow:
+        assert uow.assets.get_many([b1])[b1].charge_pct == 100.0
+        uow.assets.record_telemetry([TelemetryUpdate(b1, T0, 42.0, None, None, "region-1")])
+        assert uow.assets.get_many([b1])[b1].charge_pct == 42.0
+        assert uow.assets.at_station(st)[0].charge_pct == 42.0
+
+
+def test_a_unit_of_work_keeps_the_service_it_found_in_step_with_its_saves(uow_factory):
+    cid, nobody = uid("C"), uid("C")
+    older = Service(uid("SV"), cid, ServiceState.ACTIVE, updated_at=T0 - timedelta(days=1))
+    live = Service(uid("SV"), cid, ServiceState.ACTIVE, updated_at=T0)
+    with uow_factory() as uow:
+        uow.services.add(older)
+        uow.services.add(live)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.services.for_customers([cid, nobody]) == {cid: live}
+        statements = StatementCounter(uow)
+        issued = replace(live, state=ServiceState.BATTERY_ISSUED, battery_id="BAT-9")
+        uow.services.save(issued)
+        assert uow.services.for_customers([cid, nobody]) == {cid: issued}
+        assert statements.count == 1  # the UPDATE; the customer without one was not asked again
+
+        # A cancelled service is no longer the one found: the other live one is read again
+        uow.services.save(replace(issued, state=ServiceState.CANCELLED))
+        assert uow.services.for_customers([cid]) == {cid: older}
+
+
+def test_taken_ids_are_known_however_many_duplicate_lines_come_first(uow_factory):
+    mid = uid("m")
+    lines = [
+        SignalRecord(topic="t", result=result, received_at=T0, processed_at=T0, message_id=mid)
+        for result in [*[SignalResult.DUPLICATE] * 150, SignalResult.ACCEPTED]
+    ]
+    with uow_factory() as uow:
+        uow.signal_log.add(lines)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.signal_log.known_message_ids([mid, uid("m")]) == {mid}

@@ -246,3 +246,28 @@ def test_an_authorization_replayed_after_it_expired_reserves_nothing(world):
     report = world.handler.handle([late])
     assert report.outcomes[0].reason_code == "call_expired"
     assert world.store.assets["BAT-1"].reserved_for is None
+
+
+def test_a_batch_of_station_calls_asks_the_customer_directory_once(world):
+    # Given three calls of three customers (one unknown) in one batch
+    batch = [authorize("C-1"), authorize("C-2", station_id="ST-2"), authorize("C-NOBODY")]
+
+    report = world.handler.handle(batch)
+
+    # Then the directory was asked once, for all of them, and each call got its own answer
+    assert world.customers.lookups == [["C-1", "C-2", "C-NOBODY"]]
+    assert [o.reason_code for o in report.outcomes] == [
+        None,
+        "no_charged_battery",
+        "unknown_customer",
+    ]
+
+
+def test_calls_of_one_batch_see_what_earlier_calls_of_it_changed(world):
+    # Given a grant and its dispense confirmation in the same batch (prefetched together)
+    world.handler.handle([authorize("C-1")])
+    world.handler.handle([dispense("C-1", "BAT-1"), authorize("C-2")])
+
+    # Then the second customer is not offered the battery that just left the station
+    assert world.store.assets["BAT-1"].holder == "C-1"
+    assert world.store.assets["BAT-2"].reserved_for == "C-2"

@@ -54,6 +54,10 @@ def copy_rows(
     For the hot path (signal log, telemetry): COPY costs a fraction of an INSERT per row,
     and far less than a statement with thousands of bound parameters.
     """
+    if not conn.in_transaction():
+        # Begun through the driver only, the transaction would be unknown to SQLAlchemy,
+        # whose commit() would then do nothing: the rows would go with the rollback on close.
+        conn.begin()
     driver = conn.connection.driver_connection
     assert driver is not None
     # Table and column names are ours (constants of this package), never caller input.

@@ -37,28 +37,75 @@ _UPDATE_FROM_TELEMETRY = (
 
 
 class SqlAlchemyAssetRepository:
+    """Lives as long as one unit of work, and remembers what it read (an identity map).
+
+    Every change of an asset in the transaction goes through `save`, which keeps the map in
+    step; the bulk statements (`record_telemetry`, `upsert_from_arm`) forget what they
+    touch. So a batch that read its batteries and stations' inventories once
+    (`get_many`, `at_stations`) answers the per-signal reads without a round trip.
+    """
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._known: dict[str, Asset | None] = {}  # None: read, and not there
+        self._stations_read: set[str] = set()  # every asset there is in `_known`
 
     def get_many(self, asset_ids: Sequence[str]) -> dict[str, Asset]:
-        out: dict[str, Asset] = {}
-        for part in chunks(sorted(set(asset_ids))):
+        known = self._known
+        missing = sorted({i for i in asset_ids if i not in known})
+        for part in chunks(missing):
             q = select(t.assets).where(among(self.conn, A.asset_id, part))
-            out.update({r["asset_id"]: asset_from_row(r) for r in self.conn.execute(q).mappings()})
+            for r in self.conn.execute(q).mappings():
+                known[r["asset_id"]] = asset_from_row(r)
+            for asset_id in part:
+                known.setdefault(asset_id, None)
+        out: dict[str, Asset] = {}
+        for asset_id in asset_ids:
+            asset = known[asset_id]
+            if asset is not None:
+                out[asset_id] = asset
         return out
 
     def at_station(self, station_id: str) -> list[Asset]:
-        q = select(t.assets).where(A.station_id == station_id).order_by(A.slot, A.asset_id)
-        if is_postgres(self.conn):
-            # Two authorizations at one station see each other's reservation, never the same
-            # battery: the second waits for the first's commit.
-            q = q.with_for_update()
-        return [asset_from_row(r) for r in self.conn.execute(q).mappings()]
+        return self.at_stations([station_id])[station_id]
+
+    def at_stations(self, station_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        wanted = sorted({s for s in station_ids if s not in self._stations_read})
+        for part in chunks(wanted):
+            q = select(t.assets).where(among(self.conn, A.station_id, part))
+            if is_postgres(self.conn):
+                # Two authorizations at one station see each other's reservation, never the
+                # same battery: the second waits for the first's commit. One lock order.
+                q = q.order_by(A.asset_id).with_for_update()
+            for r in self.conn.execute(q).mappings():
+                # a row this transaction saved is already known as it is now
+                if self._known.get(r["asset_id"]) is None:
+                    self._known[r["asset_id"]] = asset_from_row(r)
+            self._stations_read.update(part)
+        by_station: dict[str, list[Asset]] = {s: [] for s in station_ids}
+        for asset in self._known.values():
+            if asset is not None and asset.station_id in by_station:
+                by_station[asset.station_id].append(asset)
+        for assets in by_station.values():
+            # ORDER BY slot, asset_id as PostgreSQL sorts it: an empty slot last
+            assets.sort(key=lambda a: (a.slot is None, a.slot or 0, a.asset_id))
+        return by_station
 
     def save(self, asset: Asset) -> None:
         values = asset_to_row(asset)
         del values["asset_id"]
         self.conn.execute(update(t.assets).where(A.asset_id == asset.asset_id).values(**values))
+        self._known[asset.asset_id] = asset
+
+    def _forget(self, asset_ids: Sequence[str] | None = None) -> None:
+        if asset_ids is None:
+            self._known.clear()
+            self._stations_read.clear()
+            return
+        for asset_id in asset_ids:
+            asset = self._known.pop(asset_id, None)
+            if asset is not None and asset.station_id is not None:
+                self._stations_read.discard(asset.station_id)
 
     def record_telemetry(self, updates: Sequence[TelemetryUpdate]) -> None:
         """One statement for the whole batch; a reading absent from the batch keeps its value.
@@ -68,6 +115,7 @@ class SqlAlchemyAssetRepository:
         """
         if not updates:
             return
+        self._forget([u.asset_id for u in updates])
         rows = [
             {
                 "b_id": u.asset_id,
@@ -127,6 +175,7 @@ class SqlAlchemyAssetRepository:
     def upsert_from_arm(self, assets: Sequence[ArmAsset]) -> int:
         if not assets:
             return 0
+        self._forget()
         known = {
             r.asset_id: r
             for part in chunks([a.asset_id for a in assets])
@@ -279,14 +328,26 @@ def asset_from_row(r: RowMapping) -> Asset:
 
 
 class SqlAlchemyStationRepository:
+    """Remembers the stations it read for the unit of work; its own writes forget them."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._known: dict[str, Station | None] = {}
 
     def get_many(self, station_ids: Sequence[str]) -> dict[str, Station]:
-        out: dict[str, Station] = {}
-        for part in chunks(sorted(set(station_ids))):
+        known = self._known
+        missing = sorted({i for i in station_ids if i not in known})
+        for part in chunks(missing):
             q = select(t.stations).where(t.stations.c.station_id.in_(part))
-            out.update({r["station_id"]: _station(r) for r in self.conn.execute(q).mappings()})
+            for r in self.conn.execute(q).mappings():
+                known[r["station_id"]] = _station(r)
+            for station_id in part:
+                known.setdefault(station_id, None)
+        out: dict[str, Station] = {}
+        for station_id in station_ids:
+            station = known[station_id]
+            if station is not None:
+                out[station_id] = station
         return out
 
     def all(self) -> list[Station]:
@@ -296,6 +357,7 @@ class SqlAlchemyStationRepository:
     def upsert_from_arm(self, stations: Sequence[ArmStation]) -> int:
         if not stations:
             return 0
+        self._known.clear()
         stmt = insert_for(self.conn, t.stations)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.stations.c.station_id],
@@ -325,6 +387,8 @@ class SqlAlchemyStationRepository:
     def record_heartbeats(self, beats: Sequence[StationHeartbeat]) -> None:
         if not beats:
             return
+        for b in beats:
+            self._known.pop(b.station_id, None)
         stmt = (
             update(t.stations)
             .where(t.stations.c.station_id == bindparam("b_id"))

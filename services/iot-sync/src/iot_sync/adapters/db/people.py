@@ -9,22 +9,30 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware
+from iot_sync.adapters.db._shared import aware, chunks
 from iot_sync.app.ports import AuditEntry
 from iot_sync.domain.personnel import Person, PersonnelRole
 
 
 class SqlAlchemyPersonnelRepository:
+    """Remembers the people it read for the unit of work (iot-sync never changes them)."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._known: dict[str, Person | None] = {}
 
     def get(self, person_id: str) -> Person | None:
-        row = (
-            self.conn.execute(select(t.personnel).where(t.personnel.c.person_id == person_id))
-            .mappings()
-            .first()
-        )
-        return person_from_row(row) if row else None
+        return self.get_many([person_id]).get(person_id)
+
+    def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
+        missing = sorted({i for i in person_ids if i not in self._known})
+        for part in chunks(missing):
+            q = select(t.personnel).where(t.personnel.c.person_id.in_(part))
+            for r in self.conn.execute(q).mappings():
+                self._known[r["person_id"]] = person_from_row(r)
+            for person_id in part:
+                self._known.setdefault(person_id, None)
+        return {i: p for i in person_ids if (p := self._known[i]) is not None}
 
     def all(self) -> list[Person]:
         q = select(t.personnel).order_by(t.personnel.c.person_id)

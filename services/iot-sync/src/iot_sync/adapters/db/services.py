@@ -17,8 +17,12 @@ from iot_sync.domain.service import Service, ServiceState
 
 
 class SqlAlchemyServiceRepository:
+    """Remembers, for the unit of work, which service `for_customers` found per customer;
+    `save` keeps that in step, and `add` (or a save that cancels) makes it read again."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._by_customer: dict[str, Service | None] = {}
 
     def get(self, service_id: str) -> Service | None:
         q = select(t.services).where(t.services.c.service_id == service_id)
@@ -28,9 +32,18 @@ class SqlAlchemyServiceRepository:
         return _service(row) if row else None
 
     def for_customers(self, customer_ids: Sequence[str]) -> dict[str, Service]:
+        known = self._by_customer
+        missing = [c for c in dict.fromkeys(customer_ids) if c not in known]
+        if missing:
+            found = self._read_for_customers(missing)
+            for customer_id in missing:
+                known[customer_id] = found.get(customer_id)
+        return {c: s for c in customer_ids if (s := known[c]) is not None}
+
+    def _read_for_customers(self, customer_ids: Sequence[str]) -> dict[str, Service]:
         out: dict[str, Service] = {}
         live_first = case((t.services.c.state == ServiceState.CANCELLED.value, 1), else_=0)
-        for part in chunks(list(dict.fromkeys(customer_ids))):
+        for part in chunks(list(customer_ids)):
             q = (
                 select(t.services)
                 .where(t.services.c.customer_id.in_(part))
@@ -50,6 +63,7 @@ class SqlAlchemyServiceRepository:
         return [_service(r) for r in self.conn.execute(q).mappings()]
 
     def add(self, service: Service) -> None:
+        self._by_customer.pop(service.customer_id, None)
         self.conn.execute(
             t.services.insert().values(
                 created_at=service.updated_at or aware_now(), **_row(service)
@@ -62,6 +76,15 @@ class SqlAlchemyServiceRepository:
         self.conn.execute(
             update(t.services).where(t.services.c.service_id == service.service_id).values(**values)
         )
+        known = self._by_customer.get(service.customer_id)
+        if known is not None and known.service_id == service.service_id:
+            if service.state is ServiceState.CANCELLED:
+                # another live service of the customer may now be the one to find
+                del self._by_customer[service.customer_id]
+            else:
+                self._by_customer[service.customer_id] = service
+        else:
+            self._by_customer.pop(service.customer_id, None)
 
     def add_history(self, entries: Sequence[ServiceHistoryEntry]) -> None:
         if entries:
