@@ -123,6 +123,55 @@ def test_malformed_input_names_the_field(platform):
     assert r.json()["invalid_params"][0]["name"] == "body.params.rate_plan"
 
 
+def test_a_body_that_is_not_json_is_refused_before_anything_is_stored(platform):
+    before = call(platform, "GET", "/v1/bulk-changes").json()["items"]
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        content=b'{"change_type": "update_device_status", "devices": [{"iccid": "1"},',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["invalid_params"][0] == {"name": "body", "reason": "JSON decode error"}
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        content=b"iccid\n8914\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 415 and "/v1/bulk-changes/csv" in r.json()["detail"]
+    assert call(platform, "GET", "/v1/bulk-changes").json()["items"] == before
+
+
+def test_a_submission_streamed_in_pieces_in_any_key_order_is_stored_whole(platform):
+    iccids = platform.active_iccids(12)[9:12]
+    raw = (
+        '{"devices": ['
+        + ", ".join(f'{{"iccid": "{i}"}}' for i in iccids)
+        + '], "params": {"target_status": "SUSPENDED"}, "change_type": "update_device_status"}'
+    ).encode()
+
+    def pieces():
+        for start in range(0, len(raw), 11):
+            yield raw[start : start + 11]
+
+    r = call(
+        platform,
+        "POST",
+        "/v1/bulk-changes",
+        content=pieces(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["total"] == 3
+    lines = call(platform, "GET", f"/v1/bulk-changes/{r.json()['id']}/lines").json()["items"]
+    assert [ln["iccid"] for ln in lines] == iccids
+    state = platform.wait_finished(r.json()["id"], timeout_s=60)
+    assert state["counts"]["SUCCEEDED"] == 3
+
+
 def test_dry_run_shape_and_nothing_stored(platform):
     iccid = platform.active_iccids(1)[0]
     before = call(platform, "GET", "/v1/bulk-changes").json()["items"]

@@ -21,7 +21,12 @@ from device_change.app.callbacks import SETTLE_CALLBACKS, CallbackSettlement, Ca
 from device_change.app.cancel import BulkChangeCancellation
 from device_change.app.inventory import InventorySync
 from device_change.app.ports import CarrierAccount, CarrierGateway, RateLimiter
-from device_change.app.processing import CarrierBatchPoller, CarrierBatchSender, RetryPolicy
+from device_change.app.processing import (
+    CarrierBatchPoller,
+    CarrierBatchSender,
+    DevicesInFlight,
+    RetryPolicy,
+)
 from device_change.app.submit import BulkChangeSubmission, SubmissionPolicy
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.auth import TokenService
@@ -158,6 +163,8 @@ def bootstrap(
         reconcile_delay_s=settings.reconcile_delay_s,
         first_poll_after_s=settings.first_poll_after_s,
     )
+    # One limit for the process: senders and pollers draw on the same memory.
+    in_flight = DevicesInFlight(settings.max_devices_in_flight)
     container = Container(
         settings=settings,
         engine=engine,
@@ -177,9 +184,14 @@ def bootstrap(
             clock=clock,
             trace=OtelTraceContext(),
             retry=retry,
+            in_flight=in_flight,
         ),
         poller=CarrierBatchPoller(
-            uow_factory=uow_factory, carriers=directory, clock=clock, retry=retry
+            uow_factory=uow_factory,
+            carriers=directory,
+            clock=clock,
+            retry=retry,
+            in_flight=in_flight,
         ),
         cancellation=BulkChangeCancellation(uow_factory=uow_factory, clock=clock),
         inventory_sync=InventorySync(uow_factory=uow_factory, carriers=directory),

@@ -35,6 +35,11 @@ class DeviceChangeSettings(CommonSettings):
         default=5.0, description="carrier calls per second across every process; 0 = no limit"
     )
     max_devices_per_request: int = 50
+    max_devices_in_flight: int = Field(
+        default=20_000,
+        description="device lines one process holds in carrier requests at once (bounds its "
+        "memory however large the bulk change); 0 = no limit",
+    )
     first_poll_after_s: float = 60.0
     reconcile_delay_s: float = 5.0
     retry_base_delay_s: float = 0.5

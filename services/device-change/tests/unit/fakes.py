@@ -206,6 +206,26 @@ class FakeBulkChanges:
         for ln in lines:
             self.s.lines[ln.id] = ln
 
+    def count_attempt(self, batch_id: str) -> int:
+        pending = self._pending_of(batch_id)
+        for ln in pending:
+            ln.attempts += 1
+        return len(pending)
+
+    def mark_submitted(self, batch_id: str, carrier_request_id: str) -> int:
+        pending = self._pending_of(batch_id)
+        for ln in pending:
+            ln.status = LineStatus.SUBMITTED
+            ln.carrier_request_id = carrier_request_id
+        return len(pending)
+
+    def _pending_of(self, batch_id: str) -> list[DeviceLine]:
+        return [
+            ln
+            for ln in self.s.lines.values()
+            if ln.batch_id == batch_id and ln.status is LineStatus.PENDING
+        ]
+
     def open_lines_for_outcomes(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], DeviceLine]:

@@ -217,6 +217,14 @@ class BulkChangeRepository(Protocol):
 
     def save_lines(self, lines: Sequence[DeviceLine]) -> None: ...
 
+    def count_attempt(self, batch_id: str) -> int:
+        """One more attempt on each PENDING line of the batch; how many there were."""
+        ...
+
+    def mark_submitted(self, batch_id: str, carrier_request_id: str) -> int:
+        """The batch's PENDING lines become SUBMITTED under this carrier request id."""
+        ...
+
     def open_lines_for_outcomes(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], DeviceLine]:

@@ -10,7 +10,9 @@ callback never comes, or from the device state during reconciliation.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +50,42 @@ from device_change.domain.device import DeviceStatus
 POLL_BATCH = "poll_carrier_batch"
 # A device the carrier still works on refuses further changes with this fault (suffix match).
 PENDING_FAULT_SUFFIXES = ("DeviceChangePending", "PendingRequest", "RequestPending")
+
+
+class DevicesInFlight:
+    """How many device lines this process may hold in carrier requests at once.
+
+    A sender (or a poller) loads every line of its request, renders them into the carrier
+    call and records the answer; with many worker threads and large requests that is most of the
+    process's memory. Senders wait their turn here instead, so memory follows this limit,
+    not the size of the bulk change. A request larger than the whole limit goes alone.
+    `limit=0` means no limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._turn = threading.Condition()
+
+    @contextmanager
+    def hold(self, devices: int) -> Iterator[None]:
+        if self.limit <= 0:
+            yield
+            return
+        need = min(max(devices, 1), self.limit)
+        with self._turn:
+            self._turn.wait_for(lambda: self._held + need <= self.limit)
+            self._held += need
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._held -= need
+                self._turn.notify_all()
+
+    @property
+    def held(self) -> int:
+        return self._held
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +331,14 @@ class CarrierBatchSender:
         clock: Clock,
         trace: TraceContext,
         retry: RetryPolicy,
+        in_flight: DevicesInFlight | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._carriers = carriers
         self._clock = clock
         self._trace = trace
         self._retry = retry
+        self._in_flight = in_flight or DevicesInFlight(0)
         self._settler = DeviceLineSettler(clock=clock)
 
     def handle(self, batch_id: str) -> None:
@@ -311,15 +351,17 @@ class CarrierBatchSender:
             ):
                 return
             was_sending = batch.status is BatchStatus.SENDING
-            tenant = batch.tenant
+            tenant, devices = batch.tenant, batch.line_count
             uow.commit()
         account = self._carriers.for_tenant(tenant)
-        if was_sending:
-            try:
-                self._reconcile(batch_id, account)
-            except _Deferred:
-                return
-        self._send(batch_id, account)
+        # Taken outside any unit of work: a sender waiting here holds no database lock.
+        with self._in_flight.hold(devices):
+            if was_sending:
+                try:
+                    self._reconcile(batch_id, account)
+                except _Deferred:
+                    return
+            self._send(batch_id, account)
 
     # ---- sending ---------------------------------------------------------------------
 
@@ -340,10 +382,8 @@ class CarrierBatchSender:
                 return
             batch.status = BatchStatus.SENDING
             batch.attempts += 1
-            for line in lines:
-                line.attempts += 1
             repo.save_batch(batch)
-            repo.save_lines(lines)
+            repo.count_attempt(batch_id)  # every PENDING line of the batch, in one statement
             repo.mark_started(batch.bulk_change_id, _now(self._clock))
             uow.commit()
             action, attempt = batch.action, batch.attempts
@@ -384,16 +424,8 @@ class CarrierBatchSender:
             batch.submitted_at = _now(self._clock)
             batch.traceparent = traceparent
             repo.save_batch(batch)
-            # Locked: a callback settling one of these lines meanwhile must not be overwritten.
-            lines = [
-                ln
-                for ln in repo.lines_of_batch(batch_id, lock=True)
-                if ln.status is LineStatus.PENDING
-            ]
-            for line in lines:
-                line.status = LineStatus.SUBMITTED
-                line.carrier_request_id = request_id
-            repo.save_lines(lines)
+            # Only lines still PENDING: one a callback settled meanwhile stays settled.
+            repo.mark_submitted(batch_id, request_id)
             if not repo.open_line_count(batch_id):
                 self._settler.close_finished(uow, {batch_id})
                 uow.commit()
@@ -566,14 +598,25 @@ class CarrierBatchPoller:
         carriers: CarrierDirectory,
         clock: Clock,
         retry: RetryPolicy,
+        in_flight: DevicesInFlight | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._carriers = carriers
         self._clock = clock
         self._retry = retry
+        self._in_flight = in_flight or DevicesInFlight(0)
         self._settler = DeviceLineSettler(clock=clock)
 
     def handle(self, batch_id: str, round_: int) -> None:
+        with self._uow_factory() as uow:
+            batch = uow.bulk_changes.get_batch(batch_id)
+        if batch is None or batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):
+            return
+        # Its lines are loaded and asked about together: as heavy as sending them.
+        with self._in_flight.hold(batch.line_count):
+            self._poll(batch_id, round_)
+
+    def _poll(self, batch_id: str, round_: int) -> None:
         with self._uow_factory() as uow:
             batch = uow.bulk_changes.get_batch(batch_id)
             if batch is None or batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):

@@ -1,14 +1,22 @@
-"""Submit a bulk change: pre-flight every device, then store the job and queue its requests."""
+"""Submit a bulk change: pre-flight every device, then store the job and queue its requests.
+
+A submission may name 200,000 devices, so nothing here holds all of them at once: the
+devices are read from a `RequestedDevices` (a list in tests, a spooled request body in the
+API) chunk by chunk, and each chunk is pre-flighted and stored before the next is read.
+Only what spans chunks stays in memory: the line number of every device seen (duplicates)
+and the carrier request each action is filling.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, Protocol
 
 from device_change.app.errors import Conflict, InvalidRequest
 from device_change.app.params import ChangeParams, parse_params
@@ -32,7 +40,7 @@ from device_change.domain.changes import (
     plan_rate_plan_change,
     plan_status_change,
 )
-from device_change.domain.device import Device
+from device_change.domain.device import Device, RatePlan
 from device_change.domain.identifiers import Iccid, InvalidIdentifier, Msisdn
 
 SEND_BATCH = "send_carrier_batch"
@@ -52,12 +60,24 @@ class DeviceInput:
         return self.iccid or self.msisdn or ""
 
 
+class RequestedDevices(Protocol):
+    """The devices a request names, in request order, readable more than once.
+
+    A list is one; the API hands over a request body kept on disk, parsed afresh on every
+    pass, so a large submission is streamed rather than held in memory.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[DeviceInput]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitBulkChange:
     tenant: str
     submitted_by: str
     change_type: ChangeType
-    devices: Sequence[DeviceInput]
+    devices: RequestedDevices
     params: Mapping[str, Any]
     dry_run: bool = False
     idempotency_key: str | None = None
@@ -89,18 +109,29 @@ class SubmitResult:
 @dataclass(frozen=True, slots=True)
 class SubmissionPolicy:
     max_devices_per_request: int = 50
+    # Devices pre-flighted and stored together; bounds a submission's memory, not its size.
+    chunk_size: int = 2000
     carrier_timezone_month_start: Callable[[datetime], datetime] = field(
         default=lambda now: now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     )
 
 
 def fingerprint(cmd: SubmitBulkChange) -> str:
-    body = {
-        "change_type": cmd.change_type.value,
-        "params": cmd.params,
-        "devices": [_as_dict(d) for d in cmd.devices],
-    }
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    """SHA-256 of the request's canonical JSON, hashed device by device as they are read.
+
+    The bytes hashed are exactly `json.dumps({"change_type", "devices", "params"},
+    sort_keys=True, default=str)`, so fingerprints stored before streaming still match.
+    """
+    digest = hashlib.sha256()
+    digest.update(b'{"change_type": ' + _canonical(cmd.change_type.value) + b', "devices": [')
+    for n, device in enumerate(cmd.devices):
+        digest.update((b", " if n else b"") + _canonical(_as_dict(device)))
+    digest.update(b'], "params": ' + _canonical(cmd.params) + b"}")
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, default=str).encode()
 
 
 def _as_dict(d: DeviceInput) -> dict[str, str | None]:
@@ -113,6 +144,34 @@ def _as_dict(d: DeviceInput) -> dict[str, str | None]:
     }
 
 
+def _chunked(devices: Iterable[DeviceInput], size: int) -> Iterator[list[DeviceInput]]:
+    it = iter(devices)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+@dataclass(slots=True)
+class _Preflight:
+    """What pre-flight remembers across chunks: where each device and new identifier
+    first appeared, for the duplicate checks; the rest is looked up chunk by chunk."""
+
+    change_type: ChangeType
+    params: ChangeParams
+    plans: Mapping[str, RatePlan]
+    month_start: datetime
+    seen: dict[str, int] = field(default_factory=dict)
+    seen_new: dict[str, int] = field(default_factory=dict)
+    next_line: int = 1
+
+
+@dataclass(slots=True)
+class _OpenBatch:
+    """A carrier request being filled while lines are stored; sealed once full."""
+
+    batch: CarrierBatch
+    capacity: int
+
+
 class BulkChangeSubmission:
     def __init__(
         self, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: SubmissionPolicy
@@ -123,10 +182,15 @@ class BulkChangeSubmission:
 
     def dry_run(self, cmd: SubmitBulkChange) -> DryRunResult:
         params = self._check_envelope(cmd)
+        lines: list[LineVerdict] = []
+        valid = 0
         with self._uow_factory() as uow:
-            verdicts = self._preflight(uow, cmd, params)
-        valid = sum(1 for v in verdicts if v.valid)
-        return DryRunResult(valid=valid, invalid=len(verdicts) - valid, lines=verdicts)
+            for verdicts in self._preflight(uow, cmd, params):
+                for v in verdicts:
+                    valid += v.valid
+                    # Only what the answer shows is kept: not the plan, not the input.
+                    lines.append(LineVerdict(v.iccid, v.valid, v.reason, v.action))
+        return DryRunResult(valid=valid, invalid=len(lines) - valid, lines=lines)
 
     def submit(self, cmd: SubmitBulkChange) -> SubmitResult:
         params = self._check_envelope(cmd)
@@ -142,8 +206,7 @@ class BulkChangeSubmission:
                             "use a new key for a new bulk change"
                         )
                     return SubmitResult(earlier, created=False)
-            verdicts = self._preflight(uow, cmd, params)
-            bulk = self._store(uow, cmd, verdicts, print_)
+            bulk = self._store(uow, cmd, self._preflight(uow, cmd, params), print_)
             uow.commit()
         return SubmitResult(bulk, created=True)
 
@@ -155,7 +218,7 @@ class BulkChangeSubmission:
                 "change_type",
                 f"'{cmd.change_type.value}' arrives with billing-adapter; not supported yet",
             )
-        if not cmd.devices:
+        if not len(cmd.devices):
             raise InvalidRequest("devices", "name at least one device")
         if len(cmd.devices) > MAX_DEVICES_PER_BULK_CHANGE:
             raise InvalidRequest(
@@ -165,34 +228,49 @@ class BulkChangeSubmission:
 
     def _preflight(
         self, uow: UnitOfWork, cmd: SubmitBulkChange, params: ChangeParams
+    ) -> Iterator[list[LineVerdict]]:
+        """A verdict per device, in request order, one chunk of devices at a time."""
+        state = _Preflight(
+            change_type=cmd.change_type,
+            params=params,
+            plans=uow.plans.all(cmd.tenant),
+            month_start=self._policy.carrier_timezone_month_start(self._clock.now()),
+        )
+        for chunk in _chunked(cmd.devices, self._policy.chunk_size):
+            yield self._preflight_chunk(uow, cmd.tenant, chunk, state)
+
+    def _preflight_chunk(
+        self, uow: UnitOfWork, tenant: str, chunk: Sequence[DeviceInput], state: _Preflight
     ) -> list[LineVerdict]:
-        tenant = cmd.tenant
-        iccids = [d.iccid for d in cmd.devices if d.iccid]
-        msisdns = [d.msisdn for d in cmd.devices if d.msisdn and not d.iccid]
+        iccids = [d.iccid for d in chunk if d.iccid]
+        msisdns = [d.msisdn for d in chunk if d.msisdn and not d.iccid]
         by_iccid = uow.devices.get_many(tenant, iccids)
         by_msisdn = uow.devices.get_many_by_msisdn(tenant, msisdns) if msisdns else {}
-        plans = uow.plans.all(tenant)
         in_use: frozenset[str] = frozenset()
-        plan_changes: dict[str, int] = {}
-        if cmd.change_type is ChangeType.CHANGE_ICCID_IMEI:
-            new_ids = [x for d in cmd.devices for x in (d.new_iccid, d.new_imei) if x]
+        plan_changes: Mapping[str, int] = {}
+        if state.change_type is ChangeType.CHANGE_ICCID_IMEI:
+            new_ids = [x for d in chunk for x in (d.new_iccid, d.new_imei) if x]
             in_use = uow.devices.identifiers_in_use(new_ids)
-        if cmd.change_type is ChangeType.CHANGE_CARRIER_RATE_PLAN:
-            since = self._policy.carrier_timezone_month_start(self._clock.now())
-            plan_changes = uow.audit.plan_changes_since(tenant, iccids, since)
+        if state.change_type is ChangeType.CHANGE_CARRIER_RATE_PLAN:
+            plan_changes = uow.audit.plan_changes_since(tenant, iccids, state.month_start)
 
-        seen: dict[str, int] = {}
-        seen_new: dict[str, int] = {}
+        seen, seen_new = state.seen, state.seen_new
         verdicts: list[LineVerdict] = []
-        for n, given in enumerate(cmd.devices, start=1):
+        for n, given in enumerate(chunk, start=state.next_line):
             key = given.key
             try:
-                device = self._resolve(given, by_iccid, by_msisdn, cmd.change_type)
+                device = self._resolve(given, by_iccid, by_msisdn, state.change_type)
                 if key in seen:
                     raise ChangeRefused(f"duplicate of line {seen[key]} in this request")
                 seen[key] = n
                 planned = self._plan(
-                    cmd.change_type, device, given, params, plans, in_use, plan_changes
+                    state.change_type,
+                    device,
+                    given,
+                    state.params,
+                    state.plans,
+                    in_use,
+                    plan_changes,
                 )
                 for new in (given.new_iccid, given.new_imei):
                     if new and new in seen_new:
@@ -215,6 +293,7 @@ class BulkChangeSubmission:
                 verdicts.append(
                     LineVerdict(iccid=key, valid=False, reason=refused.reason, device_input=given)
                 )
+        state.next_line += len(chunk)
         return verdicts
 
     @staticmethod
@@ -275,9 +354,11 @@ class BulkChangeSubmission:
         self,
         uow: UnitOfWork,
         cmd: SubmitBulkChange,
-        verdicts: Sequence[LineVerdict],
+        verdict_chunks: Iterable[Sequence[LineVerdict]],
         print_: str | None,
     ) -> BulkChange:
+        """Store the bulk change, then its lines chunk by chunk, filling carrier requests
+        as lines arrive; each request is queued (outbox) once it is full or at the end."""
         now = self._clock.now().astimezone(UTC)
         bulk = BulkChange(
             id=str(uuid.uuid4()),
@@ -287,63 +368,78 @@ class BulkChangeSubmission:
             submitted_by=cmd.submitted_by,
             created_at=now,
             idempotency_key=cmd.idempotency_key,
-            total_lines=len(verdicts),
+            total_lines=len(cmd.devices),
         )
-        lines: list[DeviceLine] = []
-        for seq, verdict in enumerate(verdicts, start=1):
-            given = verdict.device_input or DeviceInput(iccid=verdict.iccid)
-            line = DeviceLine(
-                id=str(uuid.uuid4()),
-                bulk_change_id=bulk.id,
-                tenant=cmd.tenant,
-                seq=seq,
-                iccid=verdict.iccid,
-                request={k: v for k, v in _as_dict(given).items() if v},
-            )
-            if verdict.valid and verdict.planned is not None:
-                line.action = verdict.planned.action
-                line.after = {k: str(v) for k, v in verdict.planned.after.items()}
-                line.carrier_args = dict(verdict.planned.carrier_args)
-            else:
-                line.status = LineStatus.FAILED
-                line.reason = f"pre-flight: {verdict.reason}"
-            lines.append(line)
-
-        batches = self._batches(bulk, [ln for ln in lines if ln.status is LineStatus.PENDING])
-        if not batches:
+        uow.bulk_changes.add(bulk, print_)
+        filling: dict[CarrierAction, _OpenBatch] = {}
+        queued = 0
+        seq = 0
+        for verdicts in verdict_chunks:
+            lines: list[DeviceLine] = []
+            full: list[CarrierBatch] = []
+            for verdict in verdicts:
+                seq += 1
+                line = self._line(bulk, seq, verdict)
+                lines.append(line)
+                if line.action is None:
+                    continue
+                open_ = filling.get(line.action)
+                if open_ is None:
+                    open_ = filling[line.action] = self._open_batch(bulk, line.action)
+                line.batch_id = open_.batch.id
+                open_.batch.line_count += 1
+                if open_.batch.line_count == open_.capacity:
+                    full.append(filling.pop(line.action).batch)
+            uow.bulk_changes.add_lines(lines)
+            queued += self._queue(uow, full)
+        queued += self._queue(uow, [open_.batch for open_ in filling.values()])
+        if not queued:
             bulk.status = BulkChangeStatus.COMPLETED_WITH_ERRORS
             bulk.finished_at = now
-        uow.bulk_changes.add(bulk, print_)
-        uow.bulk_changes.add_batches(batches)
-        uow.bulk_changes.add_lines(lines)
-        for batch in batches:
-            uow.outbox.add(OutgoingMessage(actor=SEND_BATCH, payload={"batch_id": batch.id}))
+            uow.bulk_changes.save(bulk)
         return bulk
 
-    def _batches(self, bulk: BulkChange, lines: Sequence[DeviceLine]) -> list[CarrierBatch]:
-        """Group lines into carrier requests: same action, as many devices as allowed."""
-        groups: dict[CarrierAction, list[DeviceLine]] = {}
-        for line in lines:
-            assert line.action is not None
-            groups.setdefault(line.action, []).append(line)
-        batches: list[CarrierBatch] = []
-        for action, members in groups.items():
-            size = self._policy.max_devices_per_request
-            if action is CarrierAction.CHANGE_IDENTIFIER:
-                size = 1  # the carrier swaps one device's identifiers per request
-            elif action is CarrierAction.LOCAL:
-                size = 1000
-            for start in range(0, len(members), size):
-                chunk = members[start : start + size]
-                batch = CarrierBatch(
-                    id=str(uuid.uuid4()),
-                    bulk_change_id=bulk.id,
-                    tenant=bulk.tenant,
-                    action=action,
-                    status=BatchStatus.PLANNED,
-                    line_count=len(chunk),
-                )
-                for line in chunk:
-                    line.batch_id = batch.id
-                batches.append(batch)
-        return batches
+    @staticmethod
+    def _line(bulk: BulkChange, seq: int, verdict: LineVerdict) -> DeviceLine:
+        given = verdict.device_input or DeviceInput(iccid=verdict.iccid)
+        line = DeviceLine(
+            id=str(uuid.uuid4()),
+            bulk_change_id=bulk.id,
+            tenant=bulk.tenant,
+            seq=seq,
+            iccid=verdict.iccid,
+            request={k: v for k, v in _as_dict(given).items() if v},
+        )
+        if verdict.valid and verdict.planned is not None:
+            line.action = verdict.planned.action
+            line.after = {k: str(v) for k, v in verdict.planned.after.items()}
+            line.carrier_args = dict(verdict.planned.carrier_args)
+        else:
+            line.status = LineStatus.FAILED
+            line.reason = f"pre-flight: {verdict.reason}"
+        return line
+
+    def _open_batch(self, bulk: BulkChange, action: CarrierAction) -> _OpenBatch:
+        """A new carrier request for `action`: as many devices as the carrier allows."""
+        capacity = self._policy.max_devices_per_request
+        if action is CarrierAction.CHANGE_IDENTIFIER:
+            capacity = 1  # the carrier swaps one device's identifiers per request
+        elif action is CarrierAction.LOCAL:
+            capacity = 1000
+        batch = CarrierBatch(
+            id=str(uuid.uuid4()),
+            bulk_change_id=bulk.id,
+            tenant=bulk.tenant,
+            action=action,
+            status=BatchStatus.PLANNED,
+            line_count=0,
+        )
+        return _OpenBatch(batch, capacity)
+
+    @staticmethod
+    def _queue(uow: UnitOfWork, batches: Sequence[CarrierBatch]) -> int:
+        """Store sealed carrier requests and queue each through the outbox."""
+        uow.bulk_changes.add_batches(batches)
+        for batch in batches:
+            uow.outbox.add(OutgoingMessage(actor=SEND_BATCH, payload={"batch_id": batch.id}))
+        return len(batches)

@@ -6,7 +6,7 @@ import typer
 import uvicorn
 
 from device_change.settings import DeviceChangeSettings
-from fleetops_common.process import quieten_garbage_collector
+from fleetops_common.process import quieten_garbage_collector, tune_memory_allocator
 
 app = typer.Typer(help="Fleetops device-change service", no_args_is_help=True)
 
@@ -25,6 +25,7 @@ def serve(
         updates["port"] = port
     if workers_in_process is not None:
         updates["in_process_workers"] = workers_in_process
+    tune_memory_allocator()  # before any thread starts
     settings = DeviceChangeSettings().model_copy(update=updates)
     api = build_app(settings)
     quieten_garbage_collector()  # after start-up, before the load

@@ -16,7 +16,7 @@ from device_change.entrypoints.api.app import create_api
 from device_change.entrypoints.api.callbacks import CarrierCallbackLane
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
-from fleetops_common.process import quieten_garbage_collector
+from fleetops_common.process import quieten_garbage_collector, tune_memory_allocator
 from fleetops_common.telemetry import (
     instrument_fastapi,
     instrument_httpx,
@@ -92,6 +92,7 @@ def run_worker(settings: DeviceChangeSettings | None = None) -> None:
     """A worker process: consumes the queues until stopped (SIGTERM/SIGINT)."""
     import signal
 
+    tune_memory_allocator()  # before any thread starts
     settings = settings or DeviceChangeSettings()
     container = prepare(settings)
     worker = dramatiq.Worker(container.broker, worker_threads=settings.worker_threads)

@@ -129,6 +129,37 @@ def test_cancel_unsent_cancels_only_lines_of_batches_not_yet_sent(uow_factory, m
         assert u.bulk_changes.line_counts(bulk.id)[LineStatus.PENDING] == 2
 
 
+def test_attempts_and_submission_touch_only_the_batchs_pending_lines(engine_each_dialect, make):
+    uow_factory = SqlAlchemyUnitOfWorkFactory(engine_each_dialect)
+    bulk = make.bulk(make.tenant())
+    batch, other = make.batch(bulk), make.batch(bulk)
+    pending = make.lines(bulk, 3, batch=batch)
+    settled = make.lines(bulk, 1, batch=batch, status=LineStatus.SUCCEEDED, start=3)
+    elsewhere = make.lines(bulk, 2, batch=other, start=4)
+    with uow_factory() as u:
+        u.bulk_changes.add(bulk, None)
+        u.bulk_changes.add_batches([batch, other])
+        u.bulk_changes.add_lines(pending + settled + elsewhere)
+        assert u.bulk_changes.count_attempt(batch.id) == 3
+        assert u.bulk_changes.count_attempt(batch.id) == 3
+        assert u.bulk_changes.mark_submitted(batch.id, "req-7") == 3
+        assert u.bulk_changes.mark_submitted(batch.id, "req-8") == 0  # none PENDING now
+        u.commit()
+    with uow_factory() as u:
+        lines = {ln.id: ln for ln in u.bulk_changes.lines_of_batch(batch.id)}
+        others = u.bulk_changes.lines_of_batch(other.id)
+    for line in pending:
+        got = lines[line.id]
+        assert (got.status, got.carrier_request_id, got.attempts) == (
+            LineStatus.SUBMITTED,
+            "req-7",
+            2,
+        )
+    assert lines[settled[0].id].status is LineStatus.SUCCEEDED
+    assert lines[settled[0].id].attempts == 0 and lines[settled[0].id].carrier_request_id is None
+    assert {(ln.status, ln.attempts) for ln in others} == {(LineStatus.PENDING, 0)}
+
+
 def test_an_idempotency_key_is_unique_per_tenant(uow_factory, make):
     tenant = make.tenant()
     first = make.bulk(tenant, key="k-1")

@@ -1,3 +1,5 @@
+import threading
+
 from device_change.app.ports import (
     CarrierDeviceOutcome,
     CarrierDeviceState,
@@ -274,3 +276,83 @@ def test_throttled_sends_do_not_use_up_attempts(world):
     line = lines_by_iccid(world)[make_iccid(1)]
     assert line.status is LineStatus.SUBMITTED
     assert line.attempts == 2  # the 503 and the send that got through
+
+
+def test_senders_wait_for_room_in_the_devices_in_flight_limit(world):
+    from device_change.app.processing import CarrierBatchSender, DevicesInFlight, RetryPolicy
+
+    from ..fakes import NoTrace, OneAccount
+
+    in_flight = DevicesInFlight(4)
+    sender = CarrierBatchSender(
+        uow_factory=world.uow,
+        carriers=OneAccount(world.carrier),
+        clock=world.clock,
+        trace=NoTrace(),
+        retry=RetryPolicy(),
+        in_flight=in_flight,
+    )
+    submit(world, range(1, 6))  # two carrier requests: 4 devices, then 1
+    first, second = [m.payload["batch_id"] for m in world.uow.take_outbox()]
+    at_carrier, release = threading.Event(), threading.Event()
+    held_at_carrier = []
+
+    def hold_the_answer(request_id):
+        held_at_carrier.append(in_flight.held)
+        at_carrier.set()
+        assert release.wait(5)
+
+    world.carrier.before_answer = hold_the_answer
+    one = threading.Thread(target=sender.handle, args=(first,))
+    one.start()
+    assert at_carrier.wait(5)
+    two = threading.Thread(target=sender.handle, args=(second,))
+    two.start()
+    two.join(0.3)
+    assert two.is_alive() and len(world.carrier.sent) == 1  # no room for one more device
+    release.set()
+    one.join(5)
+    two.join(5)
+    assert len(world.carrier.sent) == 2 and held_at_carrier == [4, 1]
+    assert in_flight.held == 0
+
+
+def test_a_request_larger_than_the_limit_goes_alone_and_no_limit_means_no_wait():
+    from device_change.app.processing import DevicesInFlight
+
+    limited = DevicesInFlight(10)
+    with limited.hold(50):
+        assert limited.held == 10
+    assert limited.held == 0
+    unlimited = DevicesInFlight(0)
+    with unlimited.hold(10**6), unlimited.hold(10**6):
+        assert unlimited.held == 0
+
+
+def test_a_poller_waits_for_room_in_the_devices_in_flight_limit(world):
+    from device_change.app.processing import CarrierBatchPoller, DevicesInFlight, RetryPolicy
+
+    from ..fakes import OneAccount
+
+    in_flight = DevicesInFlight(2)
+    poller = CarrierBatchPoller(
+        uow_factory=world.uow,
+        carriers=OneAccount(world.carrier),
+        clock=world.clock,
+        retry=RetryPolicy(),
+        in_flight=in_flight,
+    )
+    submit(world, [1, 2])
+    run_sends(world)
+    world.carrier.outcomes["req-1"] = [
+        CarrierDeviceOutcome("req-1", make_iccid(n), True) for n in (1, 2)
+    ]
+    poll = next(m for m in world.uow.take_outbox() if m.actor == POLL_BATCH)
+    with in_flight.hold(1):  # a sender holds half the room; the poll needs all of it
+        polling = threading.Thread(target=poller.handle, args=(poll.payload["batch_id"], 1))
+        polling.start()
+        polling.join(0.3)
+        assert polling.is_alive()
+        assert {ln.status for ln in world.store.lines.values()} == {LineStatus.SUBMITTED}
+    polling.join(5)
+    assert {ln.status for ln in world.store.lines.values()} == {LineStatus.SUCCEEDED}

@@ -1,11 +1,22 @@
+import hashlib
+import json
+from dataclasses import replace
+
 import pytest
 
 from device_change.app.errors import Conflict, InvalidRequest
-from device_change.app.submit import SEND_BATCH, DeviceInput, SubmitBulkChange
+from device_change.app.submit import (
+    SEND_BATCH,
+    BulkChangeSubmission,
+    DeviceInput,
+    SubmissionPolicy,
+    SubmitBulkChange,
+    fingerprint,
+)
 from device_change.domain.bulk_change import BulkChangeStatus, LineStatus
 from device_change.domain.changes import ChangeType
 
-from ..fakes import make_iccid
+from ..fakes import FakeBulkChanges, make_iccid
 from .conftest import TENANT
 
 
@@ -133,3 +144,112 @@ def test_plan_change_limit_counts_this_months_changes(world):
     )
     assert [v.valid for v in result.lines] == [False, True]
     assert "4 times this month" in result.lines[0].reason
+
+
+class ReadOnDemand:
+    """Devices handed out one at a time as the use case reads them."""
+
+    def __init__(self, devices):
+        self.devices = [DeviceInput(**d) for d in devices]
+        self.read = 0
+        self.passes = 0
+
+    def __len__(self):
+        return len(self.devices)
+
+    def __iter__(self):
+        self.passes += 1
+        for d in self.devices:
+            self.read += 1
+            yield d
+
+
+def streamed(world, devices, *, chunk_size, key=None, **kw):
+    world.submission = BulkChangeSubmission(
+        uow_factory=world.uow,
+        clock=world.clock,
+        policy=SubmissionPolicy(max_devices_per_request=4, chunk_size=chunk_size),
+    )
+    source = ReadOnDemand(devices)
+    return source, replace(cmd([], key=key, **kw), devices=source)
+
+
+def test_a_large_request_is_stored_chunk_by_chunk_not_read_whole_first(world, monkeypatch):
+    reads_when_stored = []
+    add_lines = FakeBulkChanges.add_lines
+
+    def recording_add_lines(self, lines):
+        reads_when_stored.append((source.read, len(lines)))
+        add_lines(self, lines)
+
+    monkeypatch.setattr(FakeBulkChanges, "add_lines", recording_add_lines)
+    devices = [{"iccid": make_iccid(n)} for n in range(1, 11)]
+    source, command = streamed(world, devices, chunk_size=3)
+    world.submission.submit(command)
+    # Each chunk of 3 is stored before the next device is read; the last holds one.
+    assert reads_when_stored == [(3, 3), (6, 3), (9, 3), (10, 1)]
+    assert source.passes == 1  # no Idempotency-Key: nothing to fingerprint
+
+
+def test_chunks_keep_duplicate_checks_line_numbers_and_carrier_requests_whole(world):
+    devices = [{"iccid": make_iccid(n)} for n in range(1, 11)]
+    devices.insert(7, {"iccid": make_iccid(2)})  # line 8 repeats line 2, two chunks later
+    _, command = streamed(world, devices, chunk_size=3)
+    result = world.submission.submit(command)
+    lines = sorted(world.store.lines.values(), key=lambda ln: ln.seq)
+    assert [ln.seq for ln in lines] == list(range(1, 12))
+    assert lines[7].status is LineStatus.FAILED
+    assert lines[7].reason == "pre-flight: duplicate of line 2 in this request"
+    # 10 suspends at 4 per request, across chunk borders: 4 + 4 + 2.
+    batches = world.store.batches
+    assert sorted(b.line_count for b in batches.values()) == [2, 4, 4]
+    for batch in batches.values():
+        members = [ln for ln in lines if ln.batch_id == batch.id]
+        assert len(members) == batch.line_count
+    assert [m.payload["batch_id"] for m in world.store.outbox] == list(batches)
+    assert result.bulk_change.total_lines == 11
+
+
+def test_a_dry_run_in_chunks_gives_the_same_verdicts_as_one_pass(world):
+    devices = [{"iccid": make_iccid(n)} for n in (1, 2, 1, 500, 11, 3, 3)]
+    whole = world.submission.dry_run(cmd(devices))
+    _, command = streamed(world, devices, chunk_size=2)
+    chunked = world.submission.dry_run(command)
+    assert chunked == whole
+    assert (chunked.valid, chunked.invalid) == (3, 4)
+    assert "duplicate of line 6" in chunked.lines[6].reason
+
+
+def test_fingerprint_is_the_canonical_json_of_the_whole_request_read_as_a_stream(world):
+    devices = [
+        {"iccid": make_iccid(1)},
+        {"msisdn": "5550000001", "new_iccid": make_iccid(300), "new_imei": "3"},
+    ]
+    params = {"target_status": "SUSPENDED", "place_of_use": {"zip": "07920", "a": 1}}
+    command = cmd(devices, params=params)
+    canonical = json.dumps(
+        {
+            "change_type": command.change_type.value,
+            "params": params,
+            "devices": [
+                {k: d.get(k) for k in ("iccid", "msisdn", "imei", "new_iccid", "new_imei")}
+                for d in devices
+            ],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    assert fingerprint(command) == hashlib.sha256(canonical.encode()).hexdigest()
+    source, streamed_command = streamed(world, devices, chunk_size=1, params=params)
+    assert fingerprint(streamed_command) == fingerprint(command) and source.passes == 1
+
+
+def test_an_idempotent_retry_of_a_streamed_request_reads_it_only_to_compare(world):
+    devices = [{"iccid": make_iccid(n)} for n in range(1, 6)]
+    _, first = streamed(world, devices, chunk_size=2, key="k-9")
+    created = world.submission.submit(first)
+    source, again = streamed(world, devices, chunk_size=2, key="k-9")
+    repeat = world.submission.submit(again)
+    assert not repeat.created and repeat.bulk_change.id == created.bulk_change.id
+    assert source.passes == 1  # the fingerprint pass; no pre-flight, nothing stored
+    assert len(world.store.lines) == 5

@@ -297,6 +297,28 @@ class SqlAlchemyBulkChangeRepository:
             ],
         )
 
+    def count_attempt(self, batch_id: str) -> int:
+        c = t.device_lines.c
+        done = self.conn.execute(
+            update(t.device_lines)
+            .where(c.batch_id == batch_id, c.status == LineStatus.PENDING.value)
+            .values(attempts=c.attempts + 1, updated_at=now())
+        )
+        return done.rowcount
+
+    def mark_submitted(self, batch_id: str, carrier_request_id: str) -> int:
+        c = t.device_lines.c
+        done = self.conn.execute(
+            update(t.device_lines)
+            .where(c.batch_id == batch_id, c.status == LineStatus.PENDING.value)
+            .values(
+                status=LineStatus.SUBMITTED.value,
+                carrier_request_id=carrier_request_id,
+                updated_at=now(),
+            )
+        )
+        return done.rowcount
+
     def open_lines_for_outcomes(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], DeviceLine]:

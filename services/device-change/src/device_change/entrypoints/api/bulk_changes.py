@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -13,27 +11,30 @@ from starlette.concurrency import run_in_threadpool
 
 from device_change.app.errors import InvalidRequest, NotFound
 from device_change.app.ports import UnitOfWork
-from device_change.app.submit import DeviceInput, SubmitBulkChange
+from device_change.app.submit import DryRunResult, RequestedDevices, SubmitBulkChange
 from device_change.bootstrap import Container
 from device_change.domain.bulk_change import BulkChange, LineStatus
 from device_change.domain.changes import ChangeType
+from device_change.entrypoints.api.requested_devices import (
+    CSV_COLUMNS,
+    read_bulk_change_body,
+    read_csv_devices,
+    spool_body,
+)
 from device_change.entrypoints.api.schemas import (
     BulkChangeOut,
     BulkChangePage,
-    BulkChangeRequest,
     CancelOut,
     Counts,
     DryRunOut,
     LineOut,
     LinePage,
-    LineVerdictOut,
 )
 from fleetops_common.auth import Principal, Role, require_principal, require_role
 from fleetops_common.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/bulk-changes", tags=["bulk changes"], responses=PROBLEM_RESPONSES)
 
-CSV_COLUMNS = {"iccid", "msisdn", "imei", "new_iccid", "new_imei"}
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Viewer = Annotated[Principal, Depends(require_principal)]
 IdempotencyKey = Annotated[
@@ -79,11 +80,11 @@ def _submit(
     principal: Principal,
     *,
     change_type: ChangeType,
-    devices: list[DeviceInput],
+    devices: RequestedDevices,
     params: dict[str, Any],
     dry_run: bool,
     key: str | None,
-) -> JSONResponse:
+) -> Response:
     cmd = SubmitBulkChange(
         tenant=principal.tenant,
         submitted_by=principal.subject,
@@ -94,21 +95,7 @@ def _submit(
         idempotency_key=key,
     )
     if dry_run:
-        result = c.submission.dry_run(cmd)
-        out = DryRunOut(
-            valid=result.valid,
-            invalid=result.invalid,
-            lines=[
-                LineVerdictOut(
-                    iccid=v.iccid,
-                    valid=v.valid,
-                    reason=v.reason,
-                    action=v.action.value if v.action else None,
-                )
-                for v in result.lines
-            ],
-        )
-        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+        return _dry_run_response(c.submission.dry_run(cmd))
     submitted = c.submission.submit(cmd)
     with c.uow_factory() as uow:
         body = bulk_out(uow, submitted.bulk_change).model_dump(mode="json")
@@ -117,6 +104,24 @@ def _submit(
         status_code=202 if submitted.created else 200,
         headers={"Location": f"/v1/bulk-changes/{submitted.bulk_change.id}"},
     )
+
+
+def _dry_run_response(result: DryRunResult) -> Response:
+    """`DryRunOut`, encoded line by line: no model object per device line."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    lines = ",".join(
+        encode(
+            {
+                "iccid": v.iccid,
+                "valid": v.valid,
+                "reason": v.reason,
+                "action": v.action.value if v.action else None,
+            }
+        )
+        for v in result.lines
+    )
+    body = f'{{"valid":{result.valid},"invalid":{result.invalid},"lines":[{lines}]}}'
+    return Response(body.encode(), status_code=200, media_type="application/json")
 
 
 @router.post(
@@ -128,19 +133,41 @@ def _submit(
             "model": DryRunOut,
             "description": "Dry run verdicts, or the bulk change "
             "an earlier request with the same Idempotency-Key created",
+        },
+        413: {**PROBLEM_RESPONSES[422], "description": "Body over 64 MiB"},
+        415: {**PROBLEM_RESPONSES[422], "description": "Body is not application/json"},
+    },
+    # The body is read as a stream (see requested_devices), not by FastAPI, so it is
+    # documented here; the app adds BulkChangeRequest to the document's schemas.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BulkChangeRequest"}}
+            },
         }
     },
     summary="Submit a bulk change (or dry-run it)",
 )
-def submit_bulk_change(
-    body: BulkChangeRequest, principal: Operator, c: Services, key: IdempotencyKey = None
-) -> JSONResponse:
-    devices = [DeviceInput(**row.model_dump()) for row in body.devices]
+async def submit_bulk_change(
+    request: Request, principal: Operator, c: Services, key: IdempotencyKey = None
+) -> Response:
+    spooled = await spool_body(request)
+    try:
+        return await run_in_threadpool(_submit_json, c, principal, spooled, key)
+    finally:
+        spooled.close()
+
+
+def _submit_json(
+    c: Container, principal: Principal, spooled: IO[bytes], key: str | None
+) -> Response:
+    body = read_bulk_change_body(spooled)
     return _submit(
         c,
         principal,
         change_type=body.change_type,
-        devices=devices,
+        devices=body.devices,
         params=body.params,
         dry_run=body.dry_run,
         key=key,
@@ -164,51 +191,27 @@ async def submit_bulk_change_csv(
     params: Annotated[str, Form(description="JSON object of parameters")] = "{}",
     dry_run: Annotated[bool, Form()] = False,
     key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     try:
         parsed_params = json.loads(params or "{}")
     except json.JSONDecodeError as exc:
         raise InvalidRequest("params", f"is not valid JSON: {exc.msg}") from None
     if not isinstance(parsed_params, dict):
         raise InvalidRequest("params", "must be a JSON object")
-    raw = await file.read()
-    devices = parse_csv(raw)
-    return await run_in_threadpool(
-        _submit,
-        c,
-        principal,
-        change_type=change_type,
-        devices=devices,
-        params=parsed_params,
-        dry_run=dry_run,
-        key=key,
-    )
 
+    def submit_csv() -> Response:
+        # Starlette spooled the upload; it is read row by row, once per pass.
+        return _submit(
+            c,
+            principal,
+            change_type=change_type,
+            devices=read_csv_devices(file.file),
+            params=parsed_params,
+            dry_run=dry_run,
+            key=key,
+        )
 
-def parse_csv(raw: bytes) -> list[DeviceInput]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidRequest("file", "must be UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if not header:
-        raise InvalidRequest("file", "is empty; the first row must name the columns")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise InvalidRequest("file", f"unknown column(s) {unknown}; allowed: {sorted(CSV_COLUMNS)}")
-    reader.fieldnames = header
-    devices: list[DeviceInput] = []
-    for row_no, row in enumerate(reader, start=2):
-        if None in row:
-            raise InvalidRequest("file", f"row {row_no} has more values than the header")
-        values = {k: (v or "").strip() or None for k, v in row.items()}
-        if not any(values.values()):
-            continue
-        devices.append(DeviceInput(**values))
-    if not devices:
-        raise InvalidRequest("file", "has a header but no device rows")
-    return devices
+    return await run_in_threadpool(submit_csv)
 
 
 @router.get("", response_model=BulkChangePage, summary="This tenant's bulk changes, newest first")
