@@ -355,3 +355,27 @@ def test_taken_ids_are_known_however_many_duplicate_lines_come_first(uow_factory
         uow.commit()
     with uow_factory() as uow:
         assert uow.signal_log.known_message_ids([mid, uid("m")]) == {mid}
+
+
+def test_telemetry_updates_stay_off_the_indexes(uow_factory, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("heap-only updates are PostgreSQL's")
+    from sqlalchemy import text
+
+    def updates(uow):  # this backend's counts not yet flushed to pg_stat_user_tables
+        q = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = :t"
+        return uow._conn.execute(text(q), {"t": "assets"}).one()
+
+    st, b1 = uid("ST"), uid("B")
+    given_inventory(uow_factory, st, b1)
+    with uow_factory() as uow:
+        if uow._conn.dialect.name != "postgresql":
+            return  # the SQLite variant of a PostgreSQL session
+        before = updates(uow)
+        for n in range(5):
+            uow.assets.record_telemetry(
+                [TelemetryUpdate(b1, T0 + timedelta(seconds=n), 50.0 + n, None, None, "r")]
+            )
+        after = updates(uow)
+        # every update heap-only: no index entry added, the page pruned as it goes
+        assert (after[0] - before[0], after[1] - before[1]) == (5, 5)

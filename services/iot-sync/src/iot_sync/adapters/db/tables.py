@@ -109,7 +109,9 @@ assets = Table(
     Column("reserved_for", String(64)),
     Column("reserved_until", TS),
     Index("ix_assets_station", "station_id", "slot"),
-    Index("ix_assets_state_seen", "state", "last_seen_at"),
+    # Not `last_seen_at`: telemetry updates change it, and stay heap-only (HOT) only while
+    # no index holds a column they change (migration 0002; PostgreSQL: fillfactor 50).
+    Index("ix_assets_state", "state"),
     Index("ix_assets_holder", "holder"),
 )
 
