@@ -15,6 +15,7 @@ from device_change.app.ports import (
     CarrierDeviceOutcome,
     CarrierDeviceRef,
     CarrierDeviceState,
+    LinesToSend,
     OutgoingMessage,
     Page,
 )
@@ -197,14 +198,31 @@ class FakeBulkChanges:
     def save_batch(self, batch: CarrierBatch) -> None:
         self.s.batches[batch.id] = batch
 
-    def lines_of_batch(self, batch_id: str, *, lock: bool = False) -> list[DeviceLine]:
+    def lines_of_batch(
+        self, batch_id: str, *, lock: bool = False, status: LineStatus | None = None
+    ) -> list[DeviceLine]:
         return sorted(
-            (ln for ln in self.s.lines.values() if ln.batch_id == batch_id), key=lambda ln: ln.seq
+            (
+                ln
+                for ln in self.s.lines.values()
+                if ln.batch_id == batch_id and (status is None or ln.status is status)
+            ),
+            key=lambda ln: ln.seq,
         )
 
     def save_lines(self, lines: Sequence[DeviceLine]) -> None:
         for ln in lines:
             self.s.lines[ln.id] = ln
+
+    def lines_to_send(self, batch_id: str) -> LinesToSend:
+        pending = sorted(self._pending_of(batch_id), key=lambda ln: ln.seq)
+        return LinesToSend(
+            devices=[
+                CarrierDeviceRef(ln.iccid, ln.request.get("imei"), ln.request.get("msisdn"))
+                for ln in pending
+            ],
+            carrier_args=dict(pending[0].carrier_args) if pending else {},
+        )
 
     def count_attempt(self, batch_id: str) -> int:
         pending = self._pending_of(batch_id)

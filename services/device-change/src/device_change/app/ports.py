@@ -57,6 +57,15 @@ class CarrierDeviceRef:
 
 
 @dataclass(frozen=True, slots=True)
+class LinesToSend:
+    """A batch's PENDING lines as the carrier call needs them, in line order."""
+
+    devices: list[CarrierDeviceRef]
+    # The first line's own arguments (a new ICCID...); a batch that has any has one line.
+    carrier_args: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class CarrierDeviceState:
     """A device as the carrier lists it."""
 
@@ -213,9 +222,15 @@ class BulkChangeRepository(Protocol):
 
     def save_batch(self, batch: CarrierBatch) -> None: ...
 
-    def lines_of_batch(self, batch_id: str, *, lock: bool = False) -> list[DeviceLine]: ...
+    def lines_of_batch(
+        self, batch_id: str, *, lock: bool = False, status: LineStatus | None = None
+    ) -> list[DeviceLine]:
+        """The batch's lines in order; only those in `status` when it is given."""
+        ...
 
     def save_lines(self, lines: Sequence[DeviceLine]) -> None: ...
+
+    def lines_to_send(self, batch_id: str) -> LinesToSend: ...
 
     def count_attempt(self, batch_id: str) -> int:
         """One more attempt on each PENDING line of the batch; how many there were."""

@@ -21,7 +21,6 @@ from device_change.app.ports import (
     AuditEntry,
     CarrierAccount,
     CarrierDeviceOutcome,
-    CarrierDeviceRef,
     CarrierDeviceState,
     CarrierDirectory,
     CarrierOutcomeUnknown,
@@ -266,15 +265,6 @@ def describe_fault(code: str | None, text: str | None) -> str:
     return f"carrier: {words} ({code})" if code else f"carrier: {words}"
 
 
-def _refs(lines: Sequence[DeviceLine]) -> list[CarrierDeviceRef]:
-    return [
-        CarrierDeviceRef(
-            iccid=ln.iccid, imei=ln.request.get("imei"), msisdn=ln.request.get("msisdn")
-        )
-        for ln in lines
-    ]
-
-
 def _confirmed(line: DeviceLine, state: CarrierDeviceState | None) -> bool:
     """Does the carrier's view of the device already show this line's change?"""
     if state is None or state.pending:
@@ -371,13 +361,16 @@ class CarrierBatchSender:
             batch = repo.get_batch(batch_id, lock=True)
             if batch is None or batch.status is not BatchStatus.PLANNED:
                 return
-            lines = [ln for ln in repo.lines_of_batch(batch_id) if ln.status is LineStatus.PENDING]
-            if not lines:
+            # Only what the carrier call needs, not whole lines: this is the sender's memory.
+            to_send = repo.lines_to_send(batch_id)
+            if not to_send.devices:
                 self._settler.close_finished(uow, {batch_id})
                 uow.commit()
                 return
             if batch.action is CarrierAction.LOCAL:
-                self._apply_locally(uow, batch, lines)
+                lines = repo.lines_of_batch(batch_id)
+                pending = [ln for ln in lines if ln.status is LineStatus.PENDING]
+                self._apply_locally(uow, batch, pending)
                 uow.commit()
                 return
             batch.status = BatchStatus.SENDING
@@ -389,8 +382,8 @@ class CarrierBatchSender:
             action, attempt = batch.action, batch.attempts
             bulk = repo.get(None, batch.bulk_change_id)
             # Bulk-wide parameters (plan, ZIP, reason code...) then the line's own (new ICCID...).
-            args = {**(bulk.params if bulk else {}), **lines[0].carrier_args}
-            refs = _refs(lines)
+            args = {**(bulk.params if bulk else {}), **to_send.carrier_args}
+            refs = to_send.devices
 
         account.rate_limiter.acquire()
         try:
@@ -621,11 +614,8 @@ class CarrierBatchPoller:
             batch = uow.bulk_changes.get_batch(batch_id)
             if batch is None or batch.status in (BatchStatus.DONE, BatchStatus.CANCELLED):
                 return
-            open_lines = [
-                ln
-                for ln in uow.bulk_changes.lines_of_batch(batch_id)
-                if ln.status is LineStatus.SUBMITTED
-            ]
+            # Only the lines still waiting: most have usually been settled by their callback.
+            open_lines = uow.bulk_changes.lines_of_batch(batch_id, status=LineStatus.SUBMITTED)
             if not open_lines:
                 if not uow.bulk_changes.open_line_count(batch_id):
                     self._settler.close_finished(uow, {batch_id})  # nothing left to wait for

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from device_change.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
+from device_change.app.ports import CarrierDeviceRef
 from device_change.domain.bulk_change import BatchStatus, BulkChangeStatus, LineStatus
 
 pytestmark = pytest.mark.integration
@@ -129,7 +130,7 @@ def test_cancel_unsent_cancels_only_lines_of_batches_not_yet_sent(uow_factory, m
         assert u.bulk_changes.line_counts(bulk.id)[LineStatus.PENDING] == 2
 
 
-def test_attempts_and_submission_touch_only_the_batchs_pending_lines(engine_each_dialect, make):
+def test_sending_reads_and_touches_only_the_batchs_pending_lines(engine_each_dialect, make):
     uow_factory = SqlAlchemyUnitOfWorkFactory(engine_each_dialect)
     bulk = make.bulk(make.tenant())
     batch, other = make.batch(bulk), make.batch(bulk)
@@ -139,15 +140,30 @@ def test_attempts_and_submission_touch_only_the_batchs_pending_lines(engine_each
     with uow_factory() as u:
         u.bulk_changes.add(bulk, None)
         u.bulk_changes.add_batches([batch, other])
+        pending[0].request = {"iccid": pending[0].iccid, "imei": "356938035643809"}
+        pending[0].carrier_args = {"new_iccid": "89148000000000000027"}
+        pending[1].request = {"msisdn": "5550000001"}
         u.bulk_changes.add_lines(pending + settled + elsewhere)
+        to_send = u.bulk_changes.lines_to_send(batch.id)
+        assert to_send.devices == [
+            CarrierDeviceRef(pending[0].iccid, imei="356938035643809"),
+            CarrierDeviceRef(pending[1].iccid, msisdn="5550000001"),
+            CarrierDeviceRef(pending[2].iccid),
+        ]
+        assert to_send.carrier_args == {"new_iccid": "89148000000000000027"}
         assert u.bulk_changes.count_attempt(batch.id) == 3
         assert u.bulk_changes.count_attempt(batch.id) == 3
         assert u.bulk_changes.mark_submitted(batch.id, "req-7") == 3
         assert u.bulk_changes.mark_submitted(batch.id, "req-8") == 0  # none PENDING now
+        assert u.bulk_changes.lines_to_send(batch.id).devices == []
         u.commit()
     with uow_factory() as u:
         lines = {ln.id: ln for ln in u.bulk_changes.lines_of_batch(batch.id)}
         others = u.bulk_changes.lines_of_batch(other.id)
+        submitted = u.bulk_changes.lines_of_batch(batch.id, status=LineStatus.SUBMITTED)
+        succeeded = u.bulk_changes.lines_of_batch(batch.id, status=LineStatus.SUCCEEDED)
+    assert [ln.id for ln in submitted] == [ln.id for ln in pending]
+    assert [ln.id for ln in succeeded] == [settled[0].id]
     for line in pending:
         got = lines[line.id]
         assert (got.status, got.carrier_request_id, got.attempts) == (

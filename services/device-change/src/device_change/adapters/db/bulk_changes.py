@@ -24,7 +24,7 @@ from device_change.adapters.db._shared import (
     now,
     unique,
 )
-from device_change.app.ports import Page
+from device_change.app.ports import CarrierDeviceRef, LinesToSend, Page
 from device_change.domain.bulk_change import (
     BatchStatus,
     BulkChange,
@@ -262,8 +262,12 @@ class SqlAlchemyBulkChangeRepository:
             )
         )
 
-    def lines_of_batch(self, batch_id: str, *, lock: bool = False) -> list[DeviceLine]:
+    def lines_of_batch(
+        self, batch_id: str, *, lock: bool = False, status: LineStatus | None = None
+    ) -> list[DeviceLine]:
         q = select(t.device_lines).where(t.device_lines.c.batch_id == batch_id)
+        if status is not None:
+            q = q.where(t.device_lines.c.status == status.value)
         q = self._lock(q.order_by(t.device_lines.c.seq), lock)
         return [_line(r) for r in self.conn.execute(q).mappings()]
 
@@ -296,6 +300,23 @@ class SqlAlchemyBulkChangeRepository:
                 for ln in lines
             ],
         )
+
+    def lines_to_send(self, batch_id: str) -> LinesToSend:
+        c = t.device_lines.c
+        pending = and_(c.batch_id == batch_id, c.status == LineStatus.PENDING.value)
+        # The identifiers are read out of the JSON in SQL: no dict per line is decoded.
+        q = (
+            select(c.iccid, c.request["imei"].as_string(), c.request["msisdn"].as_string())
+            .where(pending)
+            .order_by(c.seq)
+        )
+        devices = [
+            CarrierDeviceRef(iccid=iccid, imei=imei, msisdn=msisdn)
+            for iccid, imei, msisdn in self.conn.execute(q)
+        ]
+        first = select(c.carrier_args).where(pending).order_by(c.seq).limit(1)
+        args = self.conn.execute(first).scalar() if devices else None
+        return LinesToSend(devices=devices, carrier_args=dict(args or {}))
 
     def count_attempt(self, batch_id: str) -> int:
         c = t.device_lines.c
