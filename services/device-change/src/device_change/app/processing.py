@@ -592,12 +592,14 @@ class CarrierBatchPoller:
         clock: Clock,
         retry: RetryPolicy,
         in_flight: DevicesInFlight | None = None,
+        settle_chunk: int = 500,
     ) -> None:
         self._uow_factory = uow_factory
         self._carriers = carriers
         self._clock = clock
         self._retry = retry
         self._in_flight = in_flight or DevicesInFlight(0)
+        self._settle_chunk = settle_chunk
         self._settler = DeviceLineSettler(clock=clock)
 
     def handle(self, batch_id: str, round_: int) -> None:
@@ -666,8 +668,18 @@ class CarrierBatchPoller:
             )
             for o in outcomes
         ]
+        # Settled a chunk per transaction, as callbacks are: a poll may answer for 10,000
+        # lines. A crash between chunks redelivers the poll, which finds the rest still open.
+        chunks = [
+            outcomes[start : start + self._settle_chunk]
+            for start in range(0, len(outcomes), self._settle_chunk)
+        ] or [[]]
+        for chunk in chunks[:-1]:
+            with self._uow_factory() as uow:
+                self._settler.settle(uow, chunk, source="request status poll")
+                uow.commit()
         with self._uow_factory() as uow:
-            self._settler.settle(uow, outcomes, source="request status poll")
+            self._settler.settle(uow, chunks[-1], source="request status poll")
             still_open = uow.bulk_changes.open_line_count(batch_id)
             if still_open:
                 age = (

@@ -356,3 +356,36 @@ def test_a_poller_waits_for_room_in_the_devices_in_flight_limit(world):
         assert {ln.status for ln in world.store.lines.values()} == {LineStatus.SUBMITTED}
     polling.join(5)
     assert {ln.status for ln in world.store.lines.values()} == {LineStatus.SUCCEEDED}
+
+
+def test_a_poll_settles_its_answer_a_chunk_per_transaction(world, monkeypatch):
+    from device_change.app.processing import CarrierBatchPoller, RetryPolicy
+
+    from ..fakes import FakeUnitOfWork, OneAccount
+
+    poller = CarrierBatchPoller(
+        uow_factory=world.uow,
+        carriers=OneAccount(world.carrier),
+        clock=world.clock,
+        retry=RetryPolicy(),
+        settle_chunk=1,
+    )
+    bulk_id = submit(world, [1, 2, 3])
+    run_sends(world)
+    world.carrier.outcomes["req-1"] = [
+        CarrierDeviceOutcome("req-1", make_iccid(n), True) for n in (1, 2, 3)
+    ]
+    poll = next(m for m in world.uow.take_outbox() if m.actor == POLL_BATCH)
+    settled_per_commit = []
+    commit = FakeUnitOfWork.commit
+
+    def counting_commit(self):
+        commit(self)
+        settled_per_commit.append(
+            sum(ln.status is LineStatus.SUCCEEDED for ln in world.store.lines.values())
+        )
+
+    monkeypatch.setattr(FakeUnitOfWork, "commit", counting_commit)
+    poller.handle(poll.payload["batch_id"], poll.payload["round"])
+    assert settled_per_commit == [1, 2, 3]
+    assert world.store.bulks[bulk_id].status is BulkChangeStatus.COMPLETED
