@@ -65,7 +65,8 @@ def connect(host: str, port: int, protocol: str, client_id: str) -> mqtt.Client:
     return client
 
 
-def _varint(n: int) -> bytes:
+def remaining_length(n: int) -> bytes:
+    """MQTT's variable-length integer, as a packet's remaining length is written."""
     out = bytearray()
     while True:
         byte, n = n % 128, n // 128
@@ -95,7 +96,7 @@ class RawPublisher:
         variable = _utf8("MQTT") + bytes([level, 0x82, 0, 60]) + (b"\x00" if self.v5 else b"")
         payload = _utf8(client_id) + _utf8("bench")
         body = variable + payload
-        self.sock.sendall(b"\x10" + _varint(len(body)) + body)
+        self.sock.sendall(b"\x10" + remaining_length(len(body)) + body)
         connack = self.sock.recv(64)
         if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
             raise SystemExit(f"broker refused the load publisher: {connack!r}")
@@ -111,7 +112,7 @@ class RawPublisher:
         self.mid = self.mid % 65535 + 1
         body = _utf8(topic) + self.mid.to_bytes(2, "big") + (b"\x00" if self.v5 else b"")
         body += payload
-        self.pending.append(b"\x32" + _varint(len(body)) + body)  # PUBLISH, QoS 1
+        self.pending.append(b"\x32" + remaining_length(len(body)) + body)  # PUBLISH, QoS 1
         self.sent += 1
 
     def flush(self) -> None:

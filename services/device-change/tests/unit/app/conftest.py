@@ -39,20 +39,32 @@ class World:
             clock=self.clock,
             policy=SubmissionPolicy(max_devices_per_request=4),
         )
-        self.sender = CarrierBatchSender(
-            uow_factory=self.uow,
-            carriers=accounts,
-            clock=self.clock,
-            trace=NoTrace(),
-            retry=retry,
-        )
-        self.poller = CarrierBatchPoller(
-            uow_factory=self.uow, carriers=accounts, clock=self.clock, retry=retry
-        )
+        self._retry, self._accounts = retry, accounts
+        self.sender = self.make_sender()
+        self.poller = self.make_poller()
         self.cancellation = BulkChangeCancellation(uow_factory=self.uow, clock=self.clock)
         self.settlement = CallbackSettlement(uow_factory=self.uow, clock=self.clock)
         self.wakes = 0
         self.intake = CarrierCallbackIntake(uow_factory=self.uow, wake_settler=self._wake)
+
+    def make_sender(self, **overrides):
+        return CarrierBatchSender(
+            uow_factory=self.uow,
+            carriers=self._accounts,
+            clock=self.clock,
+            trace=NoTrace(),
+            retry=self._retry,
+            **overrides,
+        )
+
+    def make_poller(self, **overrides):
+        return CarrierBatchPoller(
+            uow_factory=self.uow,
+            carriers=self._accounts,
+            clock=self.clock,
+            retry=self._retry,
+            **overrides,
+        )
 
     def _wake(self) -> None:
         self.wakes += 1

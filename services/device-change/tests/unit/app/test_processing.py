@@ -279,19 +279,10 @@ def test_throttled_sends_do_not_use_up_attempts(world):
 
 
 def test_senders_wait_for_room_in_the_devices_in_flight_limit(world):
-    from device_change.app.processing import CarrierBatchSender, DevicesInFlight, RetryPolicy
-
-    from ..fakes import NoTrace, OneAccount
+    from device_change.app.processing import DevicesInFlight
 
     in_flight = DevicesInFlight(4)
-    sender = CarrierBatchSender(
-        uow_factory=world.uow,
-        carriers=OneAccount(world.carrier),
-        clock=world.clock,
-        trace=NoTrace(),
-        retry=RetryPolicy(),
-        in_flight=in_flight,
-    )
+    sender = world.make_sender(in_flight=in_flight)
     submit(world, range(1, 6))  # two carrier requests: 4 devices, then 1
     first, second = [m.payload["batch_id"] for m in world.uow.take_outbox()]
     at_carrier, release = threading.Event(), threading.Event()
@@ -330,18 +321,10 @@ def test_a_request_larger_than_the_limit_goes_alone_and_no_limit_means_no_wait()
 
 
 def test_a_poller_waits_for_room_in_the_devices_in_flight_limit(world):
-    from device_change.app.processing import CarrierBatchPoller, DevicesInFlight, RetryPolicy
-
-    from ..fakes import OneAccount
+    from device_change.app.processing import DevicesInFlight
 
     in_flight = DevicesInFlight(2)
-    poller = CarrierBatchPoller(
-        uow_factory=world.uow,
-        carriers=OneAccount(world.carrier),
-        clock=world.clock,
-        retry=RetryPolicy(),
-        in_flight=in_flight,
-    )
+    poller = world.make_poller(in_flight=in_flight)
     submit(world, [1, 2])
     run_sends(world)
     world.carrier.outcomes["req-1"] = [
@@ -359,17 +342,9 @@ def test_a_poller_waits_for_room_in_the_devices_in_flight_limit(world):
 
 
 def test_a_poll_settles_its_answer_a_chunk_per_transaction(world, monkeypatch):
-    from device_change.app.processing import CarrierBatchPoller, RetryPolicy
+    from ..fakes import FakeUnitOfWork
 
-    from ..fakes import FakeUnitOfWork, OneAccount
-
-    poller = CarrierBatchPoller(
-        uow_factory=world.uow,
-        carriers=OneAccount(world.carrier),
-        clock=world.clock,
-        retry=RetryPolicy(),
-        settle_chunk=1,
-    )
+    poller = world.make_poller(settle_chunk=1)
     bulk_id = submit(world, [1, 2, 3])
     run_sends(world)
     world.carrier.outcomes["req-1"] = [

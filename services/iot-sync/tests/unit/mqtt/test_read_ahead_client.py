@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from fleetops_devstack.iot_load import remaining_length
 from iot_sync.adapters.mqtt.consumer import ReadAheadClient, new_client
 from iot_sync.adapters.mqtt.settings import MqttSettings
 
@@ -34,22 +35,13 @@ class FakeSocket:
         return len(data)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def publish_packet(topic: str, payload: bytes, mid: int, *, v5: bool) -> bytes:
     raw_topic = topic.encode()
     body = len(raw_topic).to_bytes(2, "big") + raw_topic + mid.to_bytes(2, "big")
     if v5:
         body += b"\x00"  # no properties
     body += payload
-    return b"\x32" + _varint(len(body)) + body  # PUBLISH, QoS 1
+    return b"\x32" + remaining_length(len(body)) + body  # PUBLISH, QoS 1
 
 
 @pytest.fixture(params=["5", "3.1.1"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
@@ -50,38 +50,35 @@ class BulkChangeBody:
     change_type: ChangeType
     params: dict[str, Any]
     dry_run: bool
-    devices: JsonRequestedDevices
+    devices: SpooledDevices
 
 
-class JsonRequestedDevices:
-    """The `devices` array of a spooled JSON body, parsed afresh on every pass."""
+class SpooledDevices:
+    """The devices of a spooled request body, parsed afresh from the file on every pass."""
 
-    def __init__(self, body: IO[bytes], count: int) -> None:
-        self._body = body
-        self._count = count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[DeviceInput]:
-        self._body.seek(0)
-        for row in ijson.items(self._body, "devices.item"):
-            yield DeviceInput(**row)  # shape checked by read_bulk_change_body
-
-
-class CsvRequestedDevices:
-    """The device rows of a spooled CSV upload, read afresh on every pass."""
-
-    def __init__(self, file: IO[bytes], count: int) -> None:
+    def __init__(
+        self, file: IO[bytes], count: int, read: Callable[[IO[bytes]], Iterator[DeviceInput]]
+    ) -> None:
         self._file = file
         self._count = count
+        self._read = read
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[DeviceInput]:
-        for _, values in _csv_rows(self._file):
-            yield DeviceInput(**values)
+        return self._read(self._file)
+
+
+def _json_devices(body: IO[bytes]) -> Iterator[DeviceInput]:
+    body.seek(0)
+    for row in ijson.items(body, "devices.item"):
+        yield DeviceInput(**row)  # shape checked by read_bulk_change_body
+
+
+def _csv_devices(file: IO[bytes]) -> Iterator[DeviceInput]:
+    for _, values in _csv_rows(file):
+        yield DeviceInput(**values)
 
 
 async def spool_body(request: Request) -> SpooledTemporaryFile[bytes]:
@@ -180,7 +177,7 @@ def read_bulk_change_body(body: IO[bytes]) -> BulkChangeBody:
         change_type=parsed.change_type,
         params=parsed.params,
         dry_run=parsed.dry_run,
-        devices=JsonRequestedDevices(body, count),
+        devices=SpooledDevices(body, count, _json_devices),
     )
 
 
@@ -251,12 +248,12 @@ def _error(loc: tuple[Any, ...], msg: str, type_: str) -> dict[str, Any]:
 # ---- CSV -----------------------------------------------------------------------------
 
 
-def read_csv_devices(file: IO[bytes]) -> CsvRequestedDevices:
+def read_csv_devices(file: IO[bytes]) -> SpooledDevices:
     """Check a spooled CSV upload in one pass: a header naming known columns, then rows."""
     count = sum(1 for _ in _csv_rows(file))
     if not count:
         raise InvalidRequest("file", "has a header but no device rows")
-    return CsvRequestedDevices(file, count)
+    return SpooledDevices(file, count, _csv_devices)
 
 
 def _csv_rows(file: IO[bytes]) -> Iterator[tuple[int, Mapping[str, str | None]]]:

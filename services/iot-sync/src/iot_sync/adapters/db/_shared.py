@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Table, any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from fleetops_common.db import is_postgres
 
@@ -28,6 +28,29 @@ def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement
     if is_postgres(conn):
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def read_through(
+    conn: Connection,
+    known: dict[str, T | None],
+    ids: Sequence[str],
+    table: Table,
+    key: str,
+    to_domain: Callable[[RowMapping], T],
+) -> dict[str, T]:
+    """The rows of `table` whose `key` is in `ids`, each read once per unit of work.
+
+    `known` is the repository's identity map: what it holds is not read again, and an id
+    read but absent is remembered as None, so it is not asked for twice either.
+    """
+    missing = sorted({i for i in ids if i not in known})
+    for part in chunks(missing):
+        q = select(table).where(among(conn, table.c[key], part))
+        for r in conn.execute(q).mappings():
+            known[r[key]] = to_domain(r)
+        for i in part:
+            known.setdefault(i, None)
+    return {i: v for i in ids if (v := known[i]) is not None}
 
 
 def insert_for(conn: Connection, table: Table) -> Any:

@@ -11,7 +11,14 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import among, aware, chunks, copy_rows, insert_for
+from iot_sync.adapters.db._shared import (
+    among,
+    aware,
+    chunks,
+    copy_rows,
+    insert_for,
+    read_through,
+)
 from iot_sync.app.arm import ArmAsset, ArmStation
 from iot_sync.app.ports import AssetHistoryEntry, StationHeartbeat, TelemetryUpdate
 from iot_sync.domain.asset import Asset, AssetState, Position
@@ -51,20 +58,7 @@ class SqlAlchemyAssetRepository:
         self._stations_read: set[str] = set()  # every asset there is in `_known`
 
     def get_many(self, asset_ids: Sequence[str]) -> dict[str, Asset]:
-        known = self._known
-        missing = sorted({i for i in asset_ids if i not in known})
-        for part in chunks(missing):
-            q = select(t.assets).where(among(self.conn, A.asset_id, part))
-            for r in self.conn.execute(q).mappings():
-                known[r["asset_id"]] = asset_from_row(r)
-            for asset_id in part:
-                known.setdefault(asset_id, None)
-        out: dict[str, Asset] = {}
-        for asset_id in asset_ids:
-            asset = known[asset_id]
-            if asset is not None:
-                out[asset_id] = asset
-        return out
+        return read_through(self.conn, self._known, asset_ids, t.assets, "asset_id", asset_from_row)
 
     def at_station(self, station_id: str) -> list[Asset]:
         return self.at_stations([station_id])[station_id]
@@ -335,20 +329,7 @@ class SqlAlchemyStationRepository:
         self._known: dict[str, Station | None] = {}
 
     def get_many(self, station_ids: Sequence[str]) -> dict[str, Station]:
-        known = self._known
-        missing = sorted({i for i in station_ids if i not in known})
-        for part in chunks(missing):
-            q = select(t.stations).where(t.stations.c.station_id.in_(part))
-            for r in self.conn.execute(q).mappings():
-                known[r["station_id"]] = _station(r)
-            for station_id in part:
-                known.setdefault(station_id, None)
-        out: dict[str, Station] = {}
-        for station_id in station_ids:
-            station = known[station_id]
-            if station is not None:
-                out[station_id] = station
-        return out
+        return read_through(self.conn, self._known, station_ids, t.stations, "station_id", _station)
 
     def all(self) -> list[Station]:
         q = select(t.stations).order_by(t.stations.c.station_id)

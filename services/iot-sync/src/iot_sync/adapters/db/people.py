@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware, chunks
+from iot_sync.adapters.db._shared import aware, read_through
 from iot_sync.app.ports import AuditEntry
 from iot_sync.domain.personnel import Person, PersonnelRole
 
@@ -25,14 +25,9 @@ class SqlAlchemyPersonnelRepository:
         return self.get_many([person_id]).get(person_id)
 
     def get_many(self, person_ids: Sequence[str]) -> dict[str, Person]:
-        missing = sorted({i for i in person_ids if i not in self._known})
-        for part in chunks(missing):
-            q = select(t.personnel).where(t.personnel.c.person_id.in_(part))
-            for r in self.conn.execute(q).mappings():
-                self._known[r["person_id"]] = person_from_row(r)
-            for person_id in part:
-                self._known.setdefault(person_id, None)
-        return {i: p for i in person_ids if (p := self._known[i]) is not None}
+        return read_through(
+            self.conn, self._known, person_ids, t.personnel, "person_id", person_from_row
+        )
 
     def all(self) -> list[Person]:
         q = select(t.personnel).order_by(t.personnel.c.person_id)
