@@ -56,6 +56,18 @@ class MemoryWatch:
                 self.peaks[p.name] = max(self.peaks.get(p.name, 0), rss)
 
 
+def cpu_seconds(processes: list[Process]) -> dict[str, float]:
+    """User + system CPU each process has used so far (its threads included)."""
+    used: dict[str, float] = {}
+    for p in processes:
+        try:
+            times = psutil.Process(p.pid).cpu_times()
+        except (psutil.Error, AssertionError):
+            continue
+        used[p.name] = times.user + times.system
+    return used
+
+
 @dataclass
 class Platform:
     """A simulator and a device-change process on free ports, for one benchmark run."""
@@ -155,6 +167,7 @@ def run_bulk(platform: Platform, count: int, *, timeout_s: float) -> dict[str, A
     }
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=platform.api, headers=headers, timeout=300) as http:
+        cpu_before = cpu_seconds(platform.processes)
         t0 = time.monotonic()
         bulk = http.post("/v1/bulk-changes", json=body).raise_for_status().json()
         submitted = time.monotonic() - t0
@@ -169,6 +182,7 @@ def run_bulk(platform: Platform, count: int, *, timeout_s: float) -> dict[str, A
                 raise TimeoutError(f"bulk change not finished after {timeout_s:.0f} s: {state}")
             time.sleep(0.25)
         elapsed = time.monotonic() - t0
+    cpu_after = cpu_seconds(platform.processes)
     stats = httpx.get(f"{platform.sim}/_sim/stats", timeout=10).json()
     return {
         "elapsed_s": elapsed,
@@ -176,6 +190,7 @@ def run_bulk(platform: Platform, count: int, *, timeout_s: float) -> dict[str, A
         "all_sent_s": all_sent_s if all_sent_s is not None else elapsed,
         "state": state,
         "stats": stats,
+        "cpu_s": {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
     }
 
 
@@ -246,7 +261,16 @@ def platform_bound(console: Console, devices: int | None, *, stack: bool = False
         f"submit_s={big['submit_s']:.1f} devices_per_min={per_min:.0f} "
         f"callbacks_per_s={stats.get('callback_rate_per_s', 'n/a')} "
         f"callback_p99_ms={stats.get('callback_latency_p99_ms', 'n/a')} "
-        f"succeeded={big['state']['counts']['SUCCEEDED']} {memory}"
+        f"succeeded={big['state']['counts']['SUCCEEDED']} {memory} {_cpu_figures(big, count)}"
+    )
+
+
+def _cpu_figures(run: dict[str, Any], devices: int) -> str:
+    """CPU milliseconds each process spent per device, submit to last line settled: where the
+    two cores went, and a figure that moves with the code rather than with the run's luck."""
+    return " ".join(
+        f"cpu_ms_per_device[{name.removeprefix('bench-')}]={used / devices * 1000:.2f}"
+        for name, used in run["cpu_s"].items()
     )
 
 
