@@ -13,7 +13,7 @@ from .platform import running_platform
 pytestmark = pytest.mark.e2e
 
 
-def test_request_worker_carrier_call_share_a_trace_and_the_callback_links_to_it(tmp_path):
+def test_request_worker_carrier_call_share_a_trace_and_the_stored_callback_links_to_it(tmp_path):
     exporter = InMemorySpanExporter()
     setup_tracing("device-change-test", span_exporter=exporter)
     with running_platform(f"sqlite:///{tmp_path / 'dc.db'}", fleet_size=50) as platform:
@@ -45,5 +45,12 @@ def test_request_worker_carrier_call_share_a_trace_and_the_callback_links_to_it(
         and "suspend" in str(s.attributes.get("url.full", "") or s.attributes.get("http.url", ""))
     ]
     assert carrier_calls and carrier_calls[0].context.trace_id == trace_id
-    callback = next(s for s in spans if s.name == "thingspace callback")
-    assert any(link.context.trace_id == trace_id for link in callback.links)
+    stored = next(s for s in spans if s.name == "store thingspace callbacks")
+    assert any(link.context.trace_id == trace_id for link in stored.links)
+    # the statement that stored the callback is traced inside that span
+    assert any(
+        s.parent is not None
+        and s.parent.span_id == stored.context.span_id
+        and "INSERT" in str(s.attributes.get("db.statement", ""))
+        for s in spans
+    )

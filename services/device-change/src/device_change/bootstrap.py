@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import threading
 import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.engine import Engine
 
 from device_change.adapters.db.delivery_log import SqlDeliveryLog
@@ -31,7 +38,9 @@ from device_change.app.submit import BulkChangeSubmission, SubmissionPolicy
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.auth import TokenService
 from fleetops_common.queue import DeliveryLimit, make_broker, replay
-from fleetops_common.telemetry import inject_traceparent
+from fleetops_common.telemetry import inject_traceparent, link_from
+
+log = structlog.get_logger("device_change")
 
 
 class SystemClock:
@@ -42,6 +51,57 @@ class SystemClock:
 class OtelTraceContext:
     def current_traceparent(self) -> str | None:
         return inject_traceparent().get("traceparent")
+
+
+class OtelCallbackTracing:
+    """A span per stored group of carrier callbacks, linked to each carrier call it answers.
+
+    The messaging conventions' pattern for a batch: the callbacks of one bulk change answer
+    a handful of carrier calls, so a group of 1,000 callbacks carries a few links, where a
+    span per callback cost a quarter of the event loop's time at 1,500 callbacks a second."""
+
+    MAX_LINKS = 128  # the SDK's default limit of links per span
+
+    def __init__(
+        self,
+        traceparent_of: Callable[[str], str | None],
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        self._traceparent_of = traceparent_of
+        self._tracer = trace.get_tracer("device_change.callbacks", tracer_provider=tracer_provider)
+
+    @contextmanager
+    def storing(self, request_ids: Collection[str], callbacks: int) -> Iterator[None]:
+        links = [
+            link
+            for request_id in itertools.islice(request_ids, self.MAX_LINKS)
+            if (link := self._link(request_id)) is not None
+        ]
+        with self._tracer.start_as_current_span(
+            "store thingspace callbacks",
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "thingspace.request_ids": list(itertools.islice(request_ids, self.MAX_LINKS)),
+                "fleetops.callbacks": callbacks,
+            },
+        ):
+            yield
+
+    def _link(self, request_id: str) -> trace.Link | None:
+        try:
+            traceparent = self._traceparent_of(request_id)
+        except Exception:  # a trace is not worth a callback: store it unlinked
+            log.warning("no trace context for carrier request", request_id=request_id)
+            return None
+        return _link_to(traceparent) if traceparent else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_to(traceparent: str) -> trace.Link | None:
+    """Parsed once per carrier request, not once per group."""
+    return link_from(traceparent)
 
 
 @dataclass
@@ -74,10 +134,6 @@ class Container:
     tokens: TokenService
     _traceparents: dict[str, str | None] = field(default_factory=dict)
     _last_wake: float = 0.0
-
-    def cached_traceparent(self, request_id: str) -> str | None:
-        """`request_traceparent` if it is cached already: no I/O, safe on the event loop."""
-        return self._traceparents.get(request_id)
 
     def request_traceparent(self, request_id: str) -> str | None:
         """The trace context of the carrier call that got this request id (cached)."""
@@ -197,7 +253,9 @@ def bootstrap(
         inventory_sync=InventorySync(uow_factory=uow_factory, carriers=directory),
         # The container is what coalesces wake-ups; it exists by the time a callback arrives.
         callback_intake=CarrierCallbackIntake(
-            uow_factory=uow_factory, wake_settler=lambda: container.wake_settler()
+            uow_factory=uow_factory,
+            wake_settler=lambda: container.wake_settler(),
+            tracing=OtelCallbackTracing(lambda request: container.request_traceparent(request)),
         ),
         callback_settlement=CallbackSettlement(uow_factory=uow_factory, clock=clock),
         tokens=TokenService(

@@ -8,7 +8,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from device_change.app.ports import CarrierDeviceOutcome, Clock, UnitOfWorkFactory
+from device_change.app.ports import (
+    CallbackTracing,
+    CarrierDeviceOutcome,
+    Clock,
+    UnitOfWorkFactory,
+)
 from device_change.app.processing import DeviceLineSettler, SettleReport
 
 SETTLE_CALLBACKS = "settle_carrier_callbacks"
@@ -32,6 +37,8 @@ class CarrierCallbackIntake:
     the whole file), so a single writer thread stores whatever arrived while its previous
     commit ran, in one transaction (group commit). Each caller still returns only after
     the commit that holds its callback, so an acknowledgement never precedes durability.
+    Tracing follows the work: one span per group, tied to every carrier call it answers,
+    rather than one per callback (100,000 of them for a large bulk change).
     """
 
     def __init__(
@@ -39,11 +46,13 @@ class CarrierCallbackIntake:
         *,
         uow_factory: UnitOfWorkFactory,
         wake_settler: Callable[[], None],
+        tracing: CallbackTracing | None = None,
         max_group: int = 1000,
         timeout_s: float = 30.0,
     ) -> None:
         self._uow_factory = uow_factory
         self._wake = wake_settler
+        self._tracing = tracing
         self._max_group = max_group
         self._timeout_s = timeout_s
         self._arrivals: queue.SimpleQueue[_Arrival] = queue.SimpleQueue()
@@ -97,9 +106,18 @@ class CarrierCallbackIntake:
     def _store(self, group: list[_Arrival]) -> None:
         counts: list[int] = []
         error: BaseException | None = None
+        outcomes = [arrival.outcomes for arrival in group]
+        traced = (
+            self._tracing.storing(
+                dict.fromkeys(o.request_id for each in outcomes for o in each),
+                callbacks=sum(map(len, outcomes)),
+            )
+            if self._tracing is not None
+            else contextlib.nullcontext()
+        )
         try:
-            with self._uow_factory() as uow:
-                counts = uow.inbox.store_groups([arrival.outcomes for arrival in group])
+            with traced, self._uow_factory() as uow:
+                counts = uow.inbox.store_groups(outcomes)
                 uow.commit()
         except BaseException as exc:  # every caller of this group learns it was not stored
             counts, error = [0] * len(group), exc

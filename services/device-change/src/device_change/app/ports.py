@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -359,3 +360,10 @@ class CarrierDirectory(Protocol):
 
 class TraceContext(Protocol):
     def current_traceparent(self) -> str | None: ...
+
+
+class CallbackTracing(Protocol):
+    def storing(self, request_ids: Collection[str], callbacks: int) -> AbstractContextManager[None]:
+        """Around the transaction that stores a group of carrier callbacks: the trace of that
+        work, tied to the carrier calls (`request_ids`) whose callbacks it stores."""
+        ...

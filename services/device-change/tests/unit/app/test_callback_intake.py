@@ -1,5 +1,6 @@
 """Callbacks are stored many per transaction, and each caller hears about its own."""
 
+import contextlib
 import threading
 import time
 
@@ -73,3 +74,46 @@ def test_a_failed_store_is_reported_to_every_caller_of_the_group():
     intake = CarrierCallbackIntake(uow_factory=Broken(), wake_settler=lambda: None)
     with pytest.raises(RuntimeError, match="database is gone"):
         intake.accept([outcome(1)])
+
+
+class RecordingTracing:
+    """Records each group it traces, and whether the store ran inside it."""
+
+    def __init__(self, uows: FakeUnitOfWorkFactory) -> None:
+        self.uows = uows
+        self.groups: list[tuple[list[str], int, int]] = []
+
+    @contextlib.contextmanager
+    def storing(self, request_ids, callbacks):
+        stored_before = len(self.uows.store.inbox)
+        yield
+        self.groups.append(
+            (list(request_ids), callbacks, len(self.uows.store.inbox) - stored_before)
+        )
+
+
+def test_a_group_is_traced_once_with_the_carrier_requests_it_answers():
+    uows = GatedUnitOfWorks()
+    tracing = RecordingTracing(uows)
+    intake = CarrierCallbackIntake(uow_factory=uows, wake_settler=lambda: None, tracing=tracing)
+    first = threading.Thread(target=intake.accept, args=([outcome(1)],))
+    first.start()
+    deadline = time.monotonic() + 5
+    while uows.opened == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    arrivals = [
+        [CarrierDeviceOutcome(request, make_iccid(n), True)]
+        for n, request in enumerate(["req-2", "req-3", "req-2", "req-3", "req-4"], start=10)
+    ]
+    others = [threading.Thread(target=intake.accept, args=(a,)) for a in arrivals]
+    for t in others:
+        t.start()
+    while intake._arrivals.qsize() < len(arrivals):
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    uows.gate.set()
+    for t in [first, *others]:
+        t.join(5)
+    # each request once, in order of arrival; the store ran inside the traced block
+    assert tracing.groups == [(["req-1"], 1, 1), (["req-2", "req-3", "req-4"], 5, 5)]

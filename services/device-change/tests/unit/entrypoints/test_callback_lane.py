@@ -1,15 +1,16 @@
 """The callback lane: good callbacks stored straight away, everything else to the app."""
 
+import asyncio
 import json
+import threading
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from device_change.entrypoints.api.callbacks import PATH, CarrierCallbackLane
+from device_change.entrypoints.api.callbacks import PATH, CarrierCallbackLane, _WriterAnswers
 
 USERNAME, PASSWORD = "carrier", "s3cret"
-TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class StubIntake:
@@ -29,8 +30,6 @@ def container(intake: StubIntake):
     return SimpleNamespace(
         settings=SimpleNamespace(callback_username=USERNAME, callback_password=PASSWORD),
         callback_intake=intake,
-        cached_traceparent=lambda request_id: TRACEPARENT,
-        request_traceparent=lambda request_id: None,
     )
 
 
@@ -114,3 +113,30 @@ async def test_a_callback_that_could_not_be_stored_is_refused_so_the_carrier_res
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.headers["retry-after"] == "5"
     assert "database is locked" in r.json()["detail"] and app.calls == 0
+
+
+@pytest.mark.anyio
+async def test_the_writers_answers_for_a_group_reach_the_loop_in_one_wake_up(monkeypatch):
+    loop = asyncio.get_running_loop()
+    wake_ups = []
+    wake = loop.call_soon_threadsafe
+    monkeypatch.setattr(
+        loop, "call_soon_threadsafe", lambda cb, *args: wake_ups.append(cb) or wake(cb, *args)
+    )
+    answers = _WriterAnswers.of(loop)
+    futures = [loop.create_future() for _ in range(4)]
+    futures[3].cancel()  # its caller gave up waiting
+    deliveries = [answers.deliver_to(f) for f in futures]
+
+    def writer() -> None:  # one group's answers, as the intake's writer gives them
+        deliveries[0](1, None)
+        deliveries[1](0, None)
+        deliveries[2](0, RuntimeError("database is locked"))
+        deliveries[3](1, None)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    thread.join()  # the loop is blocked here, so every answer is in before it runs again
+    results = await asyncio.gather(*futures[:3], return_exceptions=True)
+    assert results[:2] == [1, 0] and isinstance(results[2], RuntimeError)
+    assert len(wake_ups) == 1

@@ -3,26 +3,25 @@
 Callbacks are the hottest path of the service: a bulk change of 100,000 devices brings
 100,000 of them within a minute or two. So a well-formed callback takes a lane of its own
 (`CarrierCallbackLane`, an ASGI wrapper around the application) that skips routing,
-dependency injection and the generic HTTP middleware; it still opens a server span linked
-to the carrier call it answers and waits for the commit that stores the callback. Anything
-the lane does not recognise as a good callback (wrong credentials, malformed body, another
-content type) falls through, with its body intact, to the FastAPI route below, which gives
-the documented problem details. Both paths share the checks and the storing.
+dependency injection, the generic HTTP middleware and a span per request; it waits for the
+commit that stores the callback, and the intake traces that commit, linked to the carrier
+calls its callbacks answer. The writer's answers come back to the event loop one wake-up
+per group, not one per callback. Anything the lane does not recognise as a good callback
+(wrong credentials, malformed body, another content type) falls through, with its body
+intact, to the FastAPI route below, which gives the documented problem details. Both paths
+share the checks and the storing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import json
+import threading
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body
-from fastapi.concurrency import run_in_threadpool
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_change.adapters.thingspace.callbacks import (
@@ -30,18 +29,18 @@ from device_change.adapters.thingspace.callbacks import (
     callback_credentials,
     parse_carrier_callback,
 )
+from device_change.app.callbacks import StoredCallback
 from device_change.app.ports import CarrierDeviceOutcome
 from device_change.bootstrap import Container
 from device_change.entrypoints.api.bulk_changes import Services
 from device_change.entrypoints.api.schemas import CallbackAck
 from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
-from fleetops_common.telemetry import link_from
 
 PATH = "/v1/callbacks/thingspace"
 MAX_CALLBACK_BYTES = 64 * 1024  # one device's callback is well under 2 KiB
+STORE_TIMEOUT_S = 30.0
 
 router = APIRouter(prefix="/v1/callbacks", tags=["carrier callbacks"], responses=PROBLEM_RESPONSES)
-_tracer = trace.get_tracer("device_change.callbacks")
 log = structlog.get_logger("device_change.callbacks")
 
 
@@ -76,56 +75,63 @@ async def thingspace_callback(body: Annotated[dict[str, Any], Body()], c: Servic
             type_="validation-error",
             invalid_params=[InvalidParam(name="body", reason=str(exc))],
         ) from exc
-    return await store_callback(c, outcomes, kind=SpanKind.INTERNAL)
+    return await store_callback(c, outcomes)
 
 
-async def store_callback(
-    c: Container, outcomes: list[CarrierDeviceOutcome], *, kind: SpanKind
-) -> CallbackAck:
-    """Store the outcomes under a span linked to the carrier call they answer."""
-    request_id = outcomes[0].request_id if outcomes else None
-    links = []
-    if request_id:
-        # the database only on a cache miss, and then off the event loop
-        traceparent = c.cached_traceparent(request_id) or await run_in_threadpool(
-            c.request_traceparent, request_id
-        )
-        link = _link_to(traceparent) if traceparent else None
-        if link is not None:
-            links.append(link)
-    with _tracer.start_as_current_span(
-        "thingspace callback",
-        kind=kind,
-        links=links,
-        attributes={"thingspace.request_id": request_id or "", "url.path": PATH},
-    ):
-        accepted = await _stored(c, outcomes)
+async def store_callback(c: Container, outcomes: list[CarrierDeviceOutcome]) -> CallbackAck:
+    accepted = await _stored(c, outcomes)
     return CallbackAck(accepted=accepted, duplicates=len(outcomes) - accepted)
-
-
-@functools.lru_cache(maxsize=4096)
-def _link_to(traceparent: str) -> trace.Link | None:
-    """Parsed once per carrier request, not once per device of it."""
-    return link_from(traceparent)
 
 
 async def _stored(c: Container, outcomes: list[CarrierDeviceOutcome]) -> int:
     """Hand the outcomes to the intake's writer and wait, without a thread, for the commit."""
     loop = asyncio.get_running_loop()
     stored: asyncio.Future[int] = loop.create_future()
+    c.callback_intake.submit(outcomes, _WriterAnswers.of(loop).deliver_to(stored))
+    async with asyncio.timeout(STORE_TIMEOUT_S):
+        return await stored
 
-    def settle(new: int, error: BaseException | None) -> None:
-        if not stored.done():
+
+class _WriterAnswers:
+    """Carries the intake writer's answers to the event loop, one wake-up per batch.
+
+    The writer answers a whole group at once; `call_soon_threadsafe` per callback would
+    write to the loop's wake-up pipe a thousand times for a group of a thousand."""
+
+    _current: tuple[asyncio.AbstractEventLoop, _WriterAnswers] | None = None
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[asyncio.Future[int], int, BaseException | None]] = []
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _WriterAnswers:
+        current = cls._current
+        if current is None or current[0] is not loop:
+            current = cls._current = (loop, cls(loop))
+        return current[1]
+
+    def deliver_to(self, future: asyncio.Future[int]) -> StoredCallback:
+        def answer(new: int, error: BaseException | None) -> None:  # on the writer's thread
+            with self._lock:
+                self._waiting.append((future, new, error))
+                wake = len(self._waiting) == 1
+            if wake:
+                self._loop.call_soon_threadsafe(self._hand_out)
+
+        return answer
+
+    def _hand_out(self) -> None:
+        with self._lock:
+            answers, self._waiting = self._waiting, []
+        for future, new, error in answers:
+            if future.done():  # its caller timed out
+                continue
             if error is None:
-                stored.set_result(new)
+                future.set_result(new)
             else:
-                stored.set_exception(error)
-
-    def from_writer(new: int, error: BaseException | None) -> None:
-        loop.call_soon_threadsafe(settle, new, error)
-
-    c.callback_intake.submit(outcomes, from_writer)
-    return await asyncio.wait_for(stored, timeout=30)
+                future.set_exception(error)
 
 
 class CarrierCallbackLane:
@@ -145,7 +151,7 @@ class CarrierCallbackLane:
             await self.app(scope, _replay(raw, receive, complete), send)
             return
         try:
-            ack = await store_callback(self.container, outcomes, kind=SpanKind.SERVER)
+            accepted = await _stored(self.container, outcomes)
         except Exception as exc:  # not stored: the carrier must send it again
             log.exception("callback not stored", request_id=outcomes[0].request_id)
             refusal = Problem(
@@ -157,7 +163,7 @@ class CarrierCallbackLane:
             )
             await refusal.to_response(instance=PATH)(scope, receive, send)
             return
-        payload = ack.model_dump_json().encode()
+        payload = b'{"accepted":%d,"duplicates":%d}' % (accepted, len(outcomes) - accepted)
         await send(
             {
                 "type": "http.response.start",
