@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
@@ -37,7 +38,20 @@ def make_engine(
     """A sync engine for `postgresql+psycopg://…` or `sqlite:///path.db`."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, pool_size=pool_size, foreign_keys=foreign_keys)
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=json_text,
+        json_deserializer=orjson.loads,
+    )
+
+
+def json_text(value: Any) -> str:
+    """What JSON columns store: orjson's compact text (keys that are not strings, as json.dumps
+    allows, made strings). On a settling batch `json.dumps` was a tenth of the work."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def read_only(conn: Connection) -> Connection:
@@ -117,6 +131,8 @@ def _sqlite_engine(url: str, *, pool_size: int, foreign_keys: bool) -> Engine:
     )
     engine = create_engine(
         url,
+        json_serializer=json_text,
+        json_deserializer=orjson.loads,
         poolclass=QueuePool,
         pool_size=pool_size,
         max_overflow=-1,

@@ -43,6 +43,17 @@ def test_the_span_links_every_known_carrier_call_and_skips_the_rest(tracing, exp
     ]
 
 
+def test_the_store_inside_is_traced_as_its_child(exporter):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = OtelCallbackTracing(traceparents, tracer_provider=provider)
+    inner = provider.get_tracer("sqlalchemy")
+    with tracing.storing(["req-1"], callbacks=1), inner.start_as_current_span("INSERT"):
+        pass
+    insert, stored = exporter.get_finished_spans()
+    assert insert.parent.span_id == stored.context.span_id
+
+
 def test_a_failed_store_leaves_an_error_on_its_span(tracing, exporter):
     with pytest.raises(OSError, match="disk full"), tracing.storing(["req-1"], callbacks=1):
         raise OSError("disk full")
