@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -129,8 +130,8 @@ class EnvelopeCodec:
                 payload_excerpt=_excerpt(payload),
             )
         try:
-            envelope = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
+            envelope = orjson.loads(payload)
+        except ValueError as exc:  # orjson.JSONDecodeError, bad UTF-8 included
             return _malformed(
                 topic,
                 MALFORMED_JSON,
