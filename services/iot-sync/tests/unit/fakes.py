@@ -58,6 +58,7 @@ class Store:
     stations: dict[str, Station] = field(default_factory=dict)
     personnel: dict[str, Person] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    audit_writes: int = 0  # calls of `record`: statements, on a database
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -258,6 +259,7 @@ class FakeAudit:
         self.s = s
 
     def record(self, entries: Sequence[AuditEntry]) -> None:
+        self.s.audit_writes += 1
         self.s.audit.extend(entries)
 
     def entries(

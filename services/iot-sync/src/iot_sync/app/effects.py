@@ -1,4 +1,4 @@
-"""What a unit of work's changes cause: history, outbox events, customer notices.
+"""What a unit of work's changes cause: history, audit lines, outbox events, customer notices.
 
 One `Effects` per transaction. Use cases change services and assets through it, so every
 change leaves its history line and every message leaves through the outbox, written in the
@@ -15,6 +15,7 @@ from typing import Any
 
 from iot_sync.app.ports import (
     AssetHistoryEntry,
+    AuditEntry,
     OutboxEvent,
     OutboxKind,
     ServiceHistoryEntry,
@@ -64,6 +65,7 @@ class Effects:
     events: list[OutboxEvent] = field(default_factory=list)
     service_history: list[ServiceHistoryEntry] = field(default_factory=list)
     asset_history: list[AssetHistoryEntry] = field(default_factory=list)
+    audit_entries: list[AuditEntry] = field(default_factory=list)
     transitions: int = 0
 
     # ---- services -----------------------------------------------------------------------
@@ -215,7 +217,14 @@ class Effects:
             self.uow.assets.add_history(self.asset_history)
         if self.events:
             self.uow.outbox.add(self.events)
+        if self.audit_entries:
+            self.uow.audit.record(self.audit_entries)
         self.service_history, self.asset_history, self.events = [], [], []
+        self.audit_entries = []
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Keep a personnel action for the audit log, written with the rest at `flush`."""
+        self.audit_entries.append(entry)
 
     def _add(
         self,

@@ -209,17 +209,15 @@ class ScannerInput:
         *,
         note: str | None = None,
     ) -> None:
-        fx.uow.audit.record(
-            [
-                AuditEntry(
-                    person_id=signal.source_id,
-                    action=signal.verb,
-                    asset_id=asset_id,
-                    result=result,
-                    at=fx.now,
-                    message_id=signal.message_id,
-                    reason=rejection.code if rejection else None,
-                    detail={"note": note} if note else {},
-                )
-            ]
+        fx.audit(
+            AuditEntry(
+                person_id=signal.source_id,
+                action=signal.verb,
+                asset_id=asset_id,
+                result=result,
+                at=fx.now,
+                message_id=signal.message_id,
+                reason=rejection.code if rejection else None,
+                detail={"note": note} if note else {},
+            )
         )

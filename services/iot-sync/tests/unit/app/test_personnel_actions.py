@@ -70,6 +70,23 @@ def test_a_technician_reports_damage_in_their_region_and_it_is_audited(world):
     assert echoes(world)[0]["data"]["state"] == "DAMAGED"
 
 
+def test_a_batch_of_personnel_actions_writes_its_audit_lines_at_once(world):
+    issue(world)
+    world.handler.handle(
+        [
+            act("P-AGENT", "asset_scan"),
+            act("P-TECH", "report_damage", note="cracked case"),
+            act("P-AGENT", "asset_scan", asset_id="BAT-404"),
+        ]
+    )
+    assert [(e.person_id, e.action, e.result) for e in world.store.audit] == [
+        ("P-AGENT", "asset_scan", "accepted"),
+        ("P-TECH", "report_damage", "accepted"),
+        ("P-AGENT", "asset_scan", "rejected"),
+    ]
+    assert world.store.audit_writes == 1
+
+
 def test_damage_to_a_battery_in_a_customers_hands_is_told_to_the_customer(world):
     issue(world)
     world.handler.handle([act("P-TECH", "report_damage")])
