@@ -218,6 +218,7 @@ class TransactionScope:
             self._wrote_outbox = False
 
     def commit(self) -> None:
+        self._before_commit()
         self._connection().commit()
         if self._wrote_outbox and self._on_commit is not None:
             self._wrote_outbox = False
@@ -232,6 +233,9 @@ class TransactionScope:
 
     def _outbox_written(self) -> None:
         self._wrote_outbox = True
+
+    def _before_commit(self) -> None:
+        """Write what the repositories kept back (write-behind), inside the transaction."""
 
     def _connection(self) -> Connection:
         if self._conn is None:

@@ -302,13 +302,15 @@ def test_a_unit_of_work_reads_a_stations_batteries_once_and_sees_its_own_changes
         again = uow.assets.at_station(st)
         by_id = uow.assets.get_many([b1, b2])
 
-        # Then only the UPDATE went to the database, and both reads show the reservation
-        assert statements.count == 1
+        # Then nothing went to the database yet (saves are written behind), and both reads
+        # show the reservation
+        assert statements.count == 0
         assert again[0] == reserved and by_id[b1] == reserved
         issued = reserved.issue(holder="C-1", at=T0)
         uow.assets.save(issued)
         assert [a.asset_id for a in uow.assets.at_station(st)] == [b2]
         uow.commit()
+        assert statements.count == 1  # both saves of b1: one UPDATE, its last state
     with uow_factory() as uow:
         assert uow.assets.get_many([b1])[b1] == issued
 
@@ -337,11 +339,62 @@ def test_a_unit_of_work_keeps_the_service_it_found_in_step_with_its_saves(uow_fa
         issued = replace(live, state=ServiceState.BATTERY_ISSUED, battery_id="BAT-9")
         uow.services.save(issued)
         assert uow.services.for_customers([cid, nobody]) == {cid: issued}
-        assert statements.count == 1  # the UPDATE; the customer without one was not asked again
+        assert statements.count == 0  # the save is written behind; nobody was not asked again
 
-        # A cancelled service is no longer the one found: the other live one is read again
+        # A cancelled service is no longer the one found: the save is written, then the other
+        # live one read again
         uow.services.save(replace(issued, state=ServiceState.CANCELLED))
         assert uow.services.for_customers([cid]) == {cid: older}
+        assert statements.count == 2
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.services.get(live.service_id).state is ServiceState.CANCELLED
+
+
+def test_saves_kept_back_are_written_at_commit_one_statement_per_table(uow_factory):
+    st, b1, b2 = uid("ST"), uid("B"), uid("B")
+    given_inventory(uow_factory, st, b1, b2)
+    service = Service(uid("SV"), uid("C"), ServiceState.ACTIVE, updated_at=T0)
+    with uow_factory() as uow:
+        uow.services.add(service)
+        uow.commit()
+    with uow_factory() as uow:
+        batteries = uow.assets.get_many([b1, b2])
+        statements = StatementCounter(uow)
+        uow.assets.save(batteries[b2].reserve("C-1", T0 + timedelta(minutes=2)))
+        uow.assets.save(batteries[b1].issue(holder="C-1", at=T0))
+        uow.services.save(replace(service, state=ServiceState.BATTERY_ISSUED, battery_id=b1))
+        assert statements.count == 0
+        uow.commit()
+        assert statements.count == 2
+    with uow_factory() as uow:
+        after = uow.assets.get_many([b1, b2])
+        assert (after[b1].state, after[b1].holder) == (AssetState.ISSUED, "C-1")
+        assert after[b2].reserved_for == "C-1"
+        assert uow.services.get(service.service_id).battery_id == b1
+
+
+def test_a_save_kept_back_is_written_before_telemetry_so_the_reading_is_not_undone(uow_factory):
+    st, b1 = uid("ST"), uid("B")
+    given_inventory(uow_factory, st, b1)
+    with uow_factory() as uow:
+        battery = uow.assets.get_many([b1])[b1]  # charge 100
+        uow.assets.save(battery.reserve("C-1", T0 + timedelta(minutes=2)))
+        uow.assets.record_telemetry([TelemetryUpdate(b1, T0, 42.0, None, None, "region-1")])
+        uow.commit()
+    with uow_factory() as uow:
+        after = uow.assets.get_many([b1])[b1]
+        assert (after.reserved_for, after.charge_pct) == ("C-1", 42.0)
+
+
+def test_saves_kept_back_are_dropped_with_a_rolled_back_unit_of_work(uow_factory):
+    st, b1 = uid("ST"), uid("B")
+    given_inventory(uow_factory, st, b1)
+    with uow_factory() as uow:
+        battery = uow.assets.get_many([b1])[b1]
+        uow.assets.save(battery.issue(holder="C-1", at=T0))
+    with uow_factory() as uow:
+        assert uow.assets.get_many([b1])[b1].state is AssetState.AVAILABLE
 
 
 def test_taken_ids_are_known_however_many_duplicate_lines_come_first(uow_factory):

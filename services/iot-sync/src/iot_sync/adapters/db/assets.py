@@ -50,12 +50,18 @@ class SqlAlchemyAssetRepository:
     step; the bulk statements (`record_telemetry`, `upsert_from_arm`) forget what they
     touch. So a batch that read its batteries and stations' inventories once
     (`get_many`, `at_stations`) answers the per-signal reads without a round trip.
+
+    Saves are written behind: `save` keeps the asset, and `write_pending` writes every kept
+    one in one statement, in asset-id order (the lock order `at_stations` keeps), before
+    the unit of work commits and before any statement whose result a kept save would change
+    or whose write it would undo. The reads that come from the map need no such write.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._known: dict[str, Asset | None] = {}  # None: read, and not there
         self._stations_read: set[str] = set()  # every asset there is in `_known`
+        self._pending: dict[str, Asset] = {}  # saved, not written yet
 
     def get_many(self, asset_ids: Sequence[str]) -> dict[str, Asset]:
         return read_through(self.conn, self._known, asset_ids, t.assets, "asset_id", asset_from_row)
@@ -86,10 +92,21 @@ class SqlAlchemyAssetRepository:
         return by_station
 
     def save(self, asset: Asset) -> None:
-        values = asset_to_row(asset)
-        del values["asset_id"]
-        self.conn.execute(update(t.assets).where(A.asset_id == asset.asset_id).values(**values))
         self._known[asset.asset_id] = asset
+        self._pending[asset.asset_id] = asset
+
+    def write_pending(self) -> None:
+        """Write the saves kept back so far: one UPDATE, executed for each asset."""
+        if not self._pending:
+            return
+        rows = []
+        for asset_id in sorted(self._pending):
+            row = asset_to_row(self._pending[asset_id])
+            row["b_asset_id"] = row.pop("asset_id")
+            rows.append(row)
+        self._pending = {}
+        # no .values(): the SET clause comes from the rows' keys, the WHERE from b_asset_id
+        self.conn.execute(update(t.assets).where(A.asset_id == bindparam("b_asset_id")), rows)
 
     def _forget(self, asset_ids: Sequence[str] | None = None) -> None:
         if asset_ids is None:
@@ -107,6 +124,7 @@ class SqlAlchemyAssetRepository:
         PostgreSQL: COPY into a temporary table, then one `UPDATE … FROM` it. SQLite: an
         executemany, which costs no round trips in-process.
         """
+        self.write_pending()
         if not updates:
             return
         self._forget([u.asset_id for u in updates])
@@ -149,6 +167,7 @@ class SqlAlchemyAssetRepository:
     def loss_candidates(
         self, *, silent_before: datetime, outside_before: datetime, limit: int
     ) -> list[Asset]:
+        self.write_pending()
         quiet = func.coalesce(A.last_seen_at, A.state_since)
         q = (
             select(t.assets)
@@ -167,6 +186,7 @@ class SqlAlchemyAssetRepository:
         return [asset_from_row(r) for r in self.conn.execute(q).mappings()]
 
     def upsert_from_arm(self, assets: Sequence[ArmAsset]) -> int:
+        self.write_pending()
         if not assets:
             return 0
         self._forget()
@@ -209,6 +229,7 @@ class SqlAlchemyAssetRepository:
         return len(new) + len(changed)
 
     def states(self) -> dict[str, tuple[str, str | None, str | None]]:
+        self.write_pending()
         q = select(A.asset_id, A.state, A.station_id, A.holder)
         return {r.asset_id: (r.state, r.station_id, r.holder) for r in self.conn.execute(q)}
 

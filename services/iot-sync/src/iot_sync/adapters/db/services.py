@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from fleetops_common.db import is_postgres
@@ -18,13 +18,32 @@ from iot_sync.domain.service import Service, ServiceState
 
 class SqlAlchemyServiceRepository:
     """Remembers, for the unit of work, which service `for_customers` found per customer;
-    `save` keeps that in step, and `add` (or a save that cancels) makes it read again."""
+    `save` keeps that in step, and `add` (or a save that cancels) makes it read again.
+
+    Saves are written behind, as the asset repository's are: `write_pending` writes them in
+    one statement, before the unit of work commits and before any other statement here."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._by_customer: dict[str, Service | None] = {}
+        self._pending: dict[str, Service] = {}  # saved, not written yet
+
+    def write_pending(self) -> None:
+        """Write the saves kept back so far: one UPDATE, executed for each service."""
+        if not self._pending:
+            return
+        rows = []
+        for service_id in sorted(self._pending):
+            row = _row(self._pending[service_id])
+            row["b_service_id"] = row.pop("service_id")
+            rows.append(row)
+        self._pending = {}
+        self.conn.execute(
+            update(t.services).where(t.services.c.service_id == bindparam("b_service_id")), rows
+        )
 
     def get(self, service_id: str) -> Service | None:
+        self.write_pending()
         q = select(t.services).where(t.services.c.service_id == service_id)
         if is_postgres(self.conn):
             q = q.with_for_update()
@@ -41,6 +60,7 @@ class SqlAlchemyServiceRepository:
         return {c: s for c in customer_ids if (s := known[c]) is not None}
 
     def _read_for_customers(self, customer_ids: Sequence[str]) -> dict[str, Service]:
+        self.write_pending()
         out: dict[str, Service] = {}
         live_first = case((t.services.c.state == ServiceState.CANCELLED.value, 1), else_=0)
         for part in chunks(list(customer_ids)):
@@ -57,12 +77,14 @@ class SqlAlchemyServiceRepository:
         return out
 
     def find(self, *, customer_id: str | None, limit: int) -> list[Service]:
+        self.write_pending()
         q = select(t.services).order_by(t.services.c.service_id).limit(limit)
         if customer_id is not None:
             q = q.where(t.services.c.customer_id == customer_id)
         return [_service(r) for r in self.conn.execute(q).mappings()]
 
     def add(self, service: Service) -> None:
+        self.write_pending()
         self._by_customer.pop(service.customer_id, None)
         self.conn.execute(
             t.services.insert().values(
@@ -71,11 +93,7 @@ class SqlAlchemyServiceRepository:
         )
 
     def save(self, service: Service) -> None:
-        values = _row(service)
-        del values["service_id"]
-        self.conn.execute(
-            update(t.services).where(t.services.c.service_id == service.service_id).values(**values)
-        )
+        self._pending[service.service_id] = service
         known = self._by_customer.get(service.customer_id)
         if known is not None and known.service_id == service.service_id:
             if service.state is ServiceState.CANCELLED:

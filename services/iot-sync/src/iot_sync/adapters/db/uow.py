@@ -42,12 +42,18 @@ class SqlAlchemyUnitOfWork(TransactionScope):
     def _attach(self, conn: Connection) -> None:
         self.signal_log = SqlAlchemySignalLog(conn)
         self.senders = SqlAlchemySenderLedger(conn)
-        self.services = SqlAlchemyServiceRepository(conn)
-        self.assets = SqlAlchemyAssetRepository(conn)
+        self.services = self._services = SqlAlchemyServiceRepository(conn)
+        self.assets = self._assets = SqlAlchemyAssetRepository(conn)
         self.stations = SqlAlchemyStationRepository(conn)
         self.personnel = SqlAlchemyPersonnelRepository(conn)
         self.audit = SqlAlchemyAuditLog(conn)
         self.outbox = SqlAlchemyOutbox(conn, on_add=self._outbox_written)
+
+    def _before_commit(self) -> None:
+        # saves the repositories kept back, so a batch's many station calls cost one
+        # statement per table instead of one per change
+        self._assets.write_pending()
+        self._services.write_pending()
 
 
 class SqlAlchemyUnitOfWorkFactory:
