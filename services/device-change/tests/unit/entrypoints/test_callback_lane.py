@@ -140,3 +140,39 @@ async def test_the_writers_answers_for_a_group_reach_the_loop_in_one_wake_up(mon
     results = await asyncio.gather(*futures[:3], return_exceptions=True)
     assert results[:2] == [1, 0] and isinstance(results[2], RuntimeError)
     assert len(wake_ups) == 1
+
+
+class SilentIntake:
+    """A writer that never answers (a database that hangs)."""
+
+    def submit(self, outcomes, on_stored):
+        pass
+
+
+@pytest.mark.anyio
+async def test_a_callback_the_writer_never_answers_is_refused_after_the_timeout(monkeypatch):
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(_WriterAnswers, "_current", (loop, _WriterAnswers(loop, timeout_s=0.05)))
+    started = loop.time()
+    r = await post(
+        CarrierCallbackLane(EchoApp(), container(SilentIntake())), json.dumps(callback()).encode()
+    )
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert loop.time() - started < 2
+
+
+@pytest.mark.anyio
+async def test_answers_are_kept_apart_from_those_given_up_on():
+    loop = asyncio.get_running_loop()
+    answers = _WriterAnswers(loop, timeout_s=0.05)
+    late, prompt = loop.create_future(), loop.create_future()
+    answer_late = answers.deliver_to(late)
+    await asyncio.sleep(0.03)
+    answer_prompt = answers.deliver_to(prompt)
+    answer_prompt(1, None)
+    assert await prompt == 1
+    with pytest.raises(TimeoutError):
+        await late
+    answer_late(1, None)  # the writer answers after all: nothing breaks, nothing changes
+    await asyncio.sleep(0)
+    assert isinstance(late.exception(), TimeoutError)
