@@ -58,3 +58,42 @@ def test_plan_changes_since_counts_plan_changes_per_device(uow_factory, make):
         )
         counts = u.audit.plan_changes_since(tenant, [a.iccid, b.iccid, c.iccid], T0)
     assert counts == {a.iccid: 2, b.iccid: 1}
+
+
+def test_history_of_devices_just_updated_is_written_without_looking_them_up_again(
+    uow_factory, make
+):
+    from sqlalchemy import event
+
+    tenant, devices = make.tenant(), [make.state() for _ in range(3)]
+    with uow_factory() as u:
+        u.devices.upsert_from_carrier(tenant, devices)
+        u.devices.update_many(tenant, {d.iccid: {"status": "SUSPENDED"} for d in devices})
+        statements: list[str] = []
+        event.listen(u._conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        u.audit.record([entry(tenant, d.iccid, "suspend", T0, status="SUSPENDED") for d in devices])
+        u.commit()
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT")
+    with uow_factory() as u:
+        for d in devices:
+            assert [
+                e.action for e in u.audit.history(tenant, d.iccid, limit=5, cursor=None).items
+            ] == ["suspend"]
+
+
+def test_an_iccid_given_up_in_a_unit_of_work_names_its_new_holder_in_history(uow_factory, make):
+    tenant, first = make.tenant(), make.state()
+    new_iccid = make.iccid()
+    with uow_factory() as u:
+        u.devices.upsert_from_carrier(tenant, [first])
+        u.devices.update(tenant, first.iccid, {"status": "SUSPENDED"})
+        u.devices.update(tenant, first.iccid, {"iccid": new_iccid})
+        # the freed ICCID goes to another SIM of the fleet, in the same transaction
+        second = make.state(iccid=first.iccid)
+        u.devices.upsert_from_carrier(tenant, [second])
+        u.audit.record([entry(tenant, first.iccid, "activate", T0, status="ACTIVE")])
+        u.commit()
+    with uow_factory() as u:
+        assert u.audit.history(tenant, new_iccid, limit=5, cursor=None).items == []
+        [held] = u.audit.history(tenant, first.iccid, limit=5, cursor=None).items
+        assert held.action == "activate"

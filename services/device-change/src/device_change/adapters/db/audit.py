@@ -17,22 +17,28 @@ from device_change.adapters.db._shared import (
     now,
     unique,
 )
+from device_change.adapters.db.devices import DeviceIds
 from device_change.app.ports import AuditEntry, Page
 from device_change.domain.changes import CarrierAction
 
 
 class SqlAlchemyAuditLog:
-    def __init__(self, conn: Connection) -> None:
+    """`known_ids`: the devices' row ids the unit of work's updates already read."""
+
+    def __init__(self, conn: Connection, *, known_ids: DeviceIds | None = None) -> None:
         self.conn = conn
+        self._known_ids = known_ids if known_ids is not None else {}
 
     def record(self, entries: Sequence[AuditEntry]) -> None:
         if not entries:
             return
         # The entry names the device by its ICCID after the change; history is keyed by the
         # device's surrogate id so it survives a later ICCID swap.
-        ids: dict[tuple[str, str], int] = {}
+        ids = self._known_ids
         for tenant in {e.tenant for e in entries}:
-            iccids = unique([e.iccid for e in entries if e.tenant == tenant])
+            iccids = unique(
+                [e.iccid for e in entries if e.tenant == tenant and (tenant, e.iccid) not in ids]
+            )
             for chunk in chunks(iccids):
                 q = select(t.devices.c.iccid, t.devices.c.id).where(
                     t.devices.c.tenant == tenant, t.devices.c.iccid.in_(chunk)

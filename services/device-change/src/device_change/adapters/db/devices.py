@@ -21,6 +21,9 @@ from device_change.app.ports import CarrierDeviceState, Page
 from device_change.domain.device import Device, DeviceStatus
 from fleetops_common.db import is_postgres
 
+DeviceIds = dict[tuple[str, str], int]
+"""(tenant, ICCID) -> the device's row id, as a unit of work's updates left them."""
+
 _UPDATABLE = frozenset({"status", "rate_plan", "iccid", "imei", "msisdn"})
 
 
@@ -37,8 +40,9 @@ def _device(r: RowMapping) -> Device:
 
 
 class SqlAlchemyDeviceRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, updated_ids: DeviceIds | None = None) -> None:
         self.conn = conn
+        self._updated_ids = updated_ids if updated_ids is not None else {}
 
     def get_many(self, tenant: str, iccids: Sequence[str]) -> dict[str, Device]:
         out: dict[str, Device] = {}
@@ -82,6 +86,9 @@ class SqlAlchemyDeviceRepository:
                 for k, v in changes[iccid].items()
                 if k in _UPDATABLE
             }
+            if "iccid" in values:  # the row answers to its new ICCID from now on
+                self._updated_ids.pop((tenant, iccid), None)
+            self._updated_ids[(tenant, values.get("iccid", iccid))] = row["id"]
             shape = tuple(sorted(values))
             by_shape.setdefault(shape, []).append(
                 {"row_id": row["id"], "new_updated_at": at}

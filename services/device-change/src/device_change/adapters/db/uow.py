@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from device_change.adapters.db.audit import SqlAlchemyAuditLog
 from device_change.adapters.db.bulk_changes import SqlAlchemyBulkChangeRepository
-from device_change.adapters.db.devices import SqlAlchemyDeviceRepository
+from device_change.adapters.db.devices import DeviceIds, SqlAlchemyDeviceRepository
 from device_change.adapters.db.inbox import SqlAlchemyCallbackInbox
 from device_change.adapters.db.outbox import SqlAlchemyOutbox
 from device_change.adapters.db.plans import SqlAlchemyRatePlanRepository
@@ -49,10 +49,13 @@ class SqlAlchemyUnitOfWork(TransactionScope):
         self._traceparent = traceparent
 
     def _attach(self, conn: Connection) -> None:
-        self.devices = SqlAlchemyDeviceRepository(conn)
+        # which row a device is, as the devices just updated showed it: the audit log keys
+        # history by it and need not look the devices up again
+        device_ids: DeviceIds = {}
+        self.devices = SqlAlchemyDeviceRepository(conn, updated_ids=device_ids)
         self.plans = SqlAlchemyRatePlanRepository(conn)
         self.bulk_changes = SqlAlchemyBulkChangeRepository(conn)
-        self.audit = SqlAlchemyAuditLog(conn)
+        self.audit = SqlAlchemyAuditLog(conn, known_ids=device_ids)
         self.outbox = SqlAlchemyOutbox(
             conn, traceparent=self._traceparent, on_add=self._outbox_written
         )
