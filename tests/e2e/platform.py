@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from device_change.bootstrap import Container
 from device_change.entrypoints.runtime import build_app
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.auth import TokenService
@@ -31,6 +32,7 @@ class Platform:
             base_url=api.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120
         )
         self.sim_http = httpx.Client(base_url=sim.url, timeout=30)
+        self.container: Container | None = None  # the API process's wiring, to look inside
 
     def token_for(self, role: str) -> str:
         return self.tokens.mint(tenant="demo", role=role)
@@ -101,12 +103,14 @@ def running_platform(
     settings = DeviceChangeSettings(**values)
     settings.thingspace.base_url = f"http://127.0.0.1:{sim_port}/api/m2m"
     settings.thingspace.oauth_url = f"http://127.0.0.1:{sim_port}/api/ts/v1/oauth2/token"
+    api_app = build_app(settings)
     with (
         ServerThread(sim_app, port=sim_port) as sim,
-        ServerThread(build_app(settings), port=api_port) as api,
+        ServerThread(api_app, port=api_port) as api,
     ):
         wait_ready(api.url)
         platform = Platform(sim, api, settings)
+        platform.container = api_app.container
         try:
             yield platform
         finally:

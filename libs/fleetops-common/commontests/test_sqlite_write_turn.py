@@ -1,5 +1,7 @@
 """SQLite writers of one process take turns on a Python lock instead of SQLite's busy sleeps."""
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -9,7 +11,8 @@ from fleetops_common.db import _WriteTurn, make_engine, read_only
 
 
 def turn(tmp_path):
-    return _WriteTurn.lock_for(str((tmp_path / "turns.db").resolve()))
+    path = str((tmp_path / "turns.db").resolve())
+    return _WriteTurn.for_database(path, key=path)
 
 
 @pytest.fixture
@@ -82,3 +85,31 @@ def test_engines_on_the_same_file_share_the_turn(engine, tmp_path):
         assert not second.is_alive()
     finally:
         other.dispose()
+
+
+def other_process_can_take_the_turn(tmp_path) -> bool:
+    """Whether another process could take the file's turn right now (without waiting)."""
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(1)\n"
+    )
+    turn_file = tmp_path / "turns.db-turn"
+    probed = subprocess.run([sys.executable, "-c", probe, str(turn_file)], check=False)
+    return probed.returncode == 0
+
+
+def test_other_processes_wait_for_the_turn_while_a_write_transaction_is_open(engine, tmp_path):
+    assert other_process_can_take_the_turn(tmp_path)
+    with engine.connect() as writer:
+        writer.execute(text("INSERT INTO log VALUES ('first')"))
+        assert not other_process_can_take_the_turn(tmp_path)
+        writer.commit()
+        assert other_process_can_take_the_turn(tmp_path)
+    with engine.connect() as reader:
+        read_only(reader)
+        reader.execute(text("SELECT count(*) FROM log")).scalar_one()
+        assert other_process_can_take_the_turn(tmp_path), "a reader took the turn"

@@ -5,15 +5,18 @@ so a second writer waits instead of failing with "database is locked" when its r
 would have to upgrade. Writers of one process wait on a Python lock per database file
 (`_WriteTurn`) before they ask SQLite: SQLite's own busy handler polls with sleeps of up to
 100 ms, so under contention a writer would sleep long after the lock was free; the Python
-lock hands it over the moment the previous writer commits. Other processes on the same file
-still meet SQLite's busy_timeout. A connection that only reads (`read_only(conn)`) begins
-plain `BEGIN` instead and, under WAL, reads the last commit while a writer works. On
-PostgreSQL the same connection gets a read-only transaction, which refuses writes.
+lock hands it over the moment the previous writer commits. Processes sharing the file take
+turns the same way, on an exclusive `flock` of a file beside it. A connection that only
+reads (`read_only(conn)`) begins plain `BEGIN` instead and, under WAL, reads the last
+commit while a writer works. On PostgreSQL the same connection gets a read-only
+transaction, which refuses writes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -64,18 +67,54 @@ def is_postgres(engine: Engine | Connection) -> bool:
 
 
 class _WriteTurn:
-    """Whose turn it is to write to one SQLite file, among the threads of this process."""
+    """Whose turn it is to write to one SQLite file: among this process's threads a lock,
+    then among processes an exclusive `flock` on a file beside the database (`<db>-turn`).
 
-    _by_database: dict[str, threading.Lock] = {}
+    Both wait in the kernel and wake the moment the previous writer ends its turn, where
+    SQLite's busy handler would poll with sleeps. The kernel drops the `flock` of a process
+    that dies. A database in memory belongs to one process and takes only the lock."""
+
+    _by_database: dict[str, _WriteTurn] = {}
     _guard = threading.Lock()
 
+    def __init__(self, turn_file: Path | None) -> None:
+        self._threads = threading.Lock()
+        self.turn_file = turn_file
+        self._fd: int | None = None
+
     @classmethod
-    def lock_for(cls, database: str) -> threading.Lock:
+    def for_database(cls, database: str | None, *, key: str) -> _WriteTurn:
+        """The turn of `database`: a file's path, or None for a database in memory."""
         with cls._guard:
-            return cls._by_database.setdefault(database, threading.Lock())
+            if key not in cls._by_database:
+                path = Path(database) if database else None
+                cls._by_database[key] = cls(path.with_name(path.name + "-turn") if path else None)
+            return cls._by_database[key]
+
+    def acquire(self, timeout: float) -> bool:
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        if self.turn_file is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self.turn_file, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without the GIL
+            except BaseException:
+                self._threads.release()
+                raise
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def locked(self) -> bool:
+        """Whether a thread of this process holds the turn."""
+        return self._threads.locked()
 
 
-def _connection_class(write_turn: threading.Lock) -> type[sqlite3.Connection]:
+def _connection_class(write_turn: _WriteTurn) -> type[sqlite3.Connection]:
     """A sqlite3 connection that holds `write_turn` from `begin_writing` to commit/rollback."""
 
     class TurnTakingConnection(sqlite3.Connection):
@@ -126,9 +165,8 @@ def _sqlite_engine(url: str, *, pool_size: int, foreign_keys: bool) -> Engine:
     # same-thread check is off. `pool_size` connections stay open; extra ones are closed
     # when returned rather than making a thread wait for the pool.
     database = make_url(url).database or ":memory:"
-    write_turn = _WriteTurn.lock_for(
-        str(Path(database).resolve()) if database != ":memory:" else url
-    )
+    path = None if database == ":memory:" else str(Path(database).resolve())
+    write_turn = _WriteTurn.for_database(path, key=path or url)
     engine = create_engine(
         url,
         json_serializer=json_text,

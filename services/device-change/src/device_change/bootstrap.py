@@ -134,6 +134,9 @@ class Container:
     tokens: TokenService
     _traceparents: dict[str, str | None] = field(default_factory=dict)
     _last_wake: float = 0.0
+    # False in a process that stores callbacks but runs no worker (`receive-callbacks` on the
+    # in-process broker): the settling process's housekeeper wakes its own settler
+    wakes_settler: bool = True
 
     def request_traceparent(self, request_id: str) -> str | None:
         """The trace context of the carrier call that got this request id (cached)."""
@@ -156,6 +159,8 @@ class Container:
         return self.delivery_log.get_dead_letter(dead_letter_id)
 
     def wake_settler(self) -> None:
+        if not self.wakes_settler:
+            return
         # Coalesce: one settle message per 100 ms is plenty (each drains the inbox, a
         # batch per transaction); the housekeeper sweep catches any leftovers.
         now = time.monotonic()

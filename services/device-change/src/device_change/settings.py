@@ -8,6 +8,8 @@ from pydantic_settings import SettingsConfigDict
 from device_change.adapters.thingspace.settings import ThingSpaceSettings
 from fleetops_common.settings import CommonSettings
 
+CALLBACK_PATH = "/v1/callbacks/thingspace"
+
 
 class DeviceChangeSettings(CommonSettings):
     model_config = SettingsConfigDict(
@@ -24,6 +26,17 @@ class DeviceChangeSettings(CommonSettings):
     port: int = 8001
     # Where the carrier can reach us, for callback registration.
     public_url: str = "http://127.0.0.1:8001"
+    callback_receiver_port: int = Field(
+        default=0,
+        description="embedded default: `serve` also starts `receive-callbacks` on this port, so "
+        "carrier callbacks are parsed and stored in a process (and on a core) of their own; "
+        "0 = the API process takes them",
+    )
+    callback_url: str | None = Field(
+        default=None,
+        description="the URL registered with the carrier for its callbacks; default: the "
+        "receiver's if one runs, else PUBLIC_URL's",
+    )
     callback_username: str = "fleetops-callbacks"
     callback_password: str = "fleetops-callback-secret"
     register_callback_on_start: bool = True
@@ -41,6 +54,14 @@ class DeviceChangeSettings(CommonSettings):
         "memory however large the bulk change); 0 = no limit",
     )
     first_poll_after_s: float = 60.0
+
+    def registered_callback_url(self) -> str:
+        if self.callback_url:
+            return self.callback_url
+        if self.callback_receiver_port:
+            return f"http://{self.host}:{self.callback_receiver_port}{CALLBACK_PATH}"
+        return f"{self.public_url.rstrip('/')}{CALLBACK_PATH}"
+
     reconcile_delay_s: float = 5.0
     retry_base_delay_s: float = 0.5
     max_send_attempts: int = 8

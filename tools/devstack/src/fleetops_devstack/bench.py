@@ -25,7 +25,7 @@ from rich.console import Console
 from fleetops_devstack.databases import create_database, drop_database
 from fleetops_devstack.processes import VAR, Process, stop_all, wait_until_ok
 from fleetops_devstack.servers import free_port
-from fleetops_devstack.stack import STACK_DATABASE_URL, device_change_env
+from fleetops_devstack.stack import STACK_DATABASE_URL, device_change_env, remove_sqlite
 
 CEILING_REQ_PER_S = 5
 CEILING_DEVICES_PER_REQUEST = 50
@@ -48,23 +48,43 @@ class MemoryWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            for p in self.processes:
+            for name, proc in measured(self.processes):
                 try:
-                    rss = psutil.Process(p.pid).memory_info().rss
-                except (psutil.Error, AssertionError):
+                    rss = proc.memory_info().rss
+                except psutil.Error:
                     continue
-                self.peaks[p.name] = max(self.peaks.get(p.name, 0), rss)
+                self.peaks[name] = max(self.peaks.get(name, 0), rss)
+
+
+def measured(processes: list[Process]) -> list[tuple[str, psutil.Process]]:
+    """The processes under test and the children they started (device-change's callback
+    receiver), each with the name it is reported under."""
+    out: list[tuple[str, psutil.Process]] = []
+    for p in processes:
+        try:
+            proc = psutil.Process(p.pid)
+            children = proc.children(recursive=True)
+        except (psutil.Error, AssertionError):
+            continue
+        out.append((p.name, proc))
+        for child in children:
+            try:
+                receiver = "receive-callbacks" in child.cmdline()
+            except psutil.Error:
+                continue
+            out.append((f"{p.name}-receiver" if receiver else f"{p.name}-{child.pid}", child))
+    return out
 
 
 def cpu_seconds(processes: list[Process]) -> dict[str, float]:
-    """User + system CPU each process has used so far (its threads included)."""
+    """User + system CPU each process (and child) has used so far, its threads included."""
     used: dict[str, float] = {}
-    for p in processes:
+    for name, proc in measured(processes):
         try:
-            times = psutil.Process(p.pid).cpu_times()
-        except (psutil.Error, AssertionError):
+            times = proc.cpu_times()
+        except psutil.Error:
             continue
-        used[p.name] = times.user + times.system
+        used[name] = times.user + times.system
     return used
 
 
@@ -89,6 +109,8 @@ class Platform:
             "DEVICE_CHANGE_DATABASE_URL": self.database_url,
             "DEVICE_CHANGE_BROKER_URL": "stub://",
             "DEVICE_CHANGE_LOG_LEVEL": "WARNING",
+            # as `make run`: callbacks parsed and stored in a process of their own
+            "DEVICE_CHANGE_CALLBACK_RECEIVER_PORT": str(free_port()),
             **self.service_env,
         }
         self.processes = [
@@ -120,8 +142,7 @@ class Platform:
         if self.stack:
             drop_database(STACK_DATABASE_URL, f"bench_{self.api_port}")
             return
-        for suffix in ("", "-wal", "-shm"):
-            (VAR / f"bench-{self.api_port}.db{suffix}").unlink(missing_ok=True)
+        remove_sqlite(VAR / f"bench-{self.api_port}.db")
 
     @property
     def sim(self) -> str:

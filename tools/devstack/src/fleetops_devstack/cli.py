@@ -14,6 +14,7 @@ from fleetops_devstack.processes import VAR, Process, start_in_order, stop_all, 
 from fleetops_devstack.stack import (
     API_PORT,
     ARM_SIM_PORT,
+    CALLBACK_RECEIVER_PORT,
     EMBEDDED_MQTT_PORT,
     IOT_CONSUME_PORT,
     IOT_PORT,
@@ -51,7 +52,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything, as Ctrl-C does
 
 
-def _serve(processes: list[Process], title: str, *, mqtt: str, consumer: str = "") -> None:
+def _serve(
+    processes: list[Process], title: str, *, mqtt: str, consumer: str = "", receiver: str = ""
+) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         start_in_order(processes)
@@ -61,6 +64,7 @@ def _serve(processes: list[Process], title: str, *, mqtt: str, consumer: str = "
             Panel.fit(
                 f"[bold]{title}[/bold] is ready\n\n"
                 f"device-change API   http://127.0.0.1:{API_PORT}   (docs: /docs, /openapi.json)\n"
+                f"{receiver}"
                 f"ThingSpace sim      http://127.0.0.1:{SIM_PORT}   (control: /_sim/config)\n"
                 f"iot-sync API        http://127.0.0.1:{IOT_PORT}   (docs: /docs, /v1/stations)\n"
                 f"{consumer}"
@@ -96,6 +100,8 @@ def run(
         embedded_processes(fleet_size=fleet_size, fresh=fresh),
         "Fleetops (embedded)",
         mqtt=f"mqtt://127.0.0.1:{EMBEDDED_MQTT_PORT}   (amqtt, MQTT 3.1.1, any user name)",
+        receiver=f"callback receiver   http://127.0.0.1:{CALLBACK_RECEIVER_PORT}   "
+        "(carrier callbacks, a child of the API)\n",
     )
 
 

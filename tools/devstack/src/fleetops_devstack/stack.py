@@ -13,6 +13,8 @@ from fleetops_devstack.processes import VAR, Process
 
 SIM_PORT = int(os.environ.get("THINGSPACE_SIM_PORT", "8101"))
 API_PORT = int(os.environ.get("DEVICE_CHANGE_PORT", "8001"))
+# the embedded default's callback receiver (`device-change receive-callbacks`)
+CALLBACK_RECEIVER_PORT = int(os.environ.get("DEVICE_CHANGE_CALLBACK_RECEIVER_PORT", "8011"))
 STACK_DATABASE_URL = os.environ.get(
     "FLEETOPS_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/fleetops"
 )
@@ -167,7 +169,7 @@ def iot_sync_consumer(
 
 
 def remove_sqlite(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-turn"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
 
 
@@ -192,13 +194,13 @@ def embedded_processes(*, fleet_size: int, fresh: bool) -> list[Process]:
     VAR.mkdir(exist_ok=True)
     db = VAR / "device-change.db"
     if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            (VAR / f"device-change.db{suffix}").unlink(missing_ok=True)
+        remove_sqlite(db)
     env = {
         **device_change_env(),
         "DEVICE_CHANGE_DATABASE_URL": f"sqlite:///{db}",
         "DEVICE_CHANGE_BROKER_URL": "stub://",
         "DEVICE_CHANGE_IN_PROCESS_WORKERS": "true",
+        "DEVICE_CHANGE_CALLBACK_RECEIVER_PORT": str(CALLBACK_RECEIVER_PORT),
     }
     return [
         simulator(fleet_size),

@@ -38,6 +38,34 @@ def serve(
     )
 
 
+@app.command("receive-callbacks")
+def receive_callbacks(port: int | None = None) -> None:
+    """Take the carrier's callbacks in a process of their own (`serve` starts it when
+    CALLBACK_RECEIVER_PORT is set; run it yourself to scale callbacks separately)."""
+    from device_change.entrypoints.receiver import (
+        build_callback_receiver,
+        exit_with_parent,
+        settings_from_parent,
+    )
+
+    tune_memory_allocator()  # before any thread starts
+    settings = settings_from_parent()
+    if port:
+        settings = settings.model_copy(update={"callback_receiver_port": port})
+    if not settings.callback_receiver_port:
+        raise typer.BadParameter("give --port or DEVICE_CHANGE_CALLBACK_RECEIVER_PORT")
+    receiver = build_callback_receiver(settings)
+    exit_with_parent()
+    quieten_garbage_collector()
+    uvicorn.run(
+        receiver,
+        host=settings.host,
+        port=settings.callback_receiver_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
 @app.command()
 def worker() -> None:
     """Consume the device-change queues (run as many as you like)."""

@@ -14,6 +14,7 @@ from device_change.adapters.db.migrate import upgrade
 from device_change.bootstrap import Container, Housekeeper, bootstrap
 from device_change.entrypoints.api.app import create_api
 from device_change.entrypoints.api.callbacks import CarrierCallbackLane
+from device_change.entrypoints.receiver import ChildCallbackReceiver
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.logging import configure_logging
 from fleetops_common.process import quieten_garbage_collector, tune_memory_allocator
@@ -39,15 +40,19 @@ def prepare(settings: DeviceChangeSettings) -> Container:
     return container
 
 
-def warm_up(container: Container, app: FastAPI) -> None:
+def warm_up(
+    container: Container, app: FastAPI, receiver: ChildCallbackReceiver | None = None
+) -> None:
     """Register the callback URL and sync the configured tenants, then report ready."""
     s = container.settings
     try:
+        if receiver is not None:
+            receiver.wait_ready()  # before the carrier is told to call it
         for tenant in s.sync_tenants_on_start:
             account = container.carriers.for_tenant(tenant)
             if s.register_callback_on_start:
                 account.gateway.register_callback(
-                    f"{s.public_url.rstrip('/')}/v1/callbacks/thingspace",
+                    s.registered_callback_url(),
                     username=s.callback_username,
                     password=s.callback_password,
                 )
@@ -67,6 +72,7 @@ def build_app(settings: DeviceChangeSettings | None = None) -> CarrierCallbackLa
     container = prepare(settings)
     worker: dramatiq.Worker | None = None
     keeper = Housekeeper(container)
+    receiver = ChildCallbackReceiver(settings) if settings.callback_receiver_port else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,8 +81,12 @@ def build_app(settings: DeviceChangeSettings | None = None) -> CarrierCallbackLa
             worker = dramatiq.Worker(container.broker, worker_threads=settings.worker_threads)
             worker.start()
         keeper.start()
-        threading.Thread(target=warm_up, args=(container, app), daemon=True).start()
+        if receiver is not None:
+            receiver.start()  # after the migrations `prepare` ran, so it finds them applied
+        threading.Thread(target=warm_up, args=(container, app, receiver), daemon=True).start()
         yield
+        if receiver is not None:
+            receiver.stop()
         keeper.stop()
         if worker is not None:
             worker.stop()

@@ -35,9 +35,10 @@ from device_change.app.ports import CarrierDeviceOutcome
 from device_change.bootstrap import Container
 from device_change.entrypoints.api.bulk_changes import Services
 from device_change.entrypoints.api.schemas import CallbackAck
+from device_change.settings import CALLBACK_PATH
 from fleetops_common.problems import PROBLEM_RESPONSES, InvalidParam, Problem
 
-PATH = "/v1/callbacks/thingspace"
+PATH = CALLBACK_PATH
 MAX_CALLBACK_BYTES = 64 * 1024  # one device's callback is well under 2 KiB
 STORE_TIMEOUT_S = 30.0
 
