@@ -262,7 +262,9 @@ def bootstrap(
             wake_settler=lambda: container.wake_settler(),
             tracing=OtelCallbackTracing(lambda request: container.request_traceparent(request)),
         ),
-        callback_settlement=CallbackSettlement(uow_factory=uow_factory, clock=clock),
+        callback_settlement=CallbackSettlement(
+            uow_factory=uow_factory, clock=clock, batch_size=settings.callback_settle_batch
+        ),
         tokens=TokenService(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         ),

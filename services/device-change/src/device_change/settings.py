@@ -37,6 +37,12 @@ class DeviceChangeSettings(CommonSettings):
         description="the URL registered with the carrier for its callbacks; default: the "
         "receiver's if one runs, else PUBLIC_URL's",
     )
+    callback_settle_batch: int = Field(
+        default=64,
+        ge=1,
+        description="stored callbacks settled per transaction: smaller keeps the write lock "
+        "free for arriving callbacks (their p99), larger costs less CPU per callback",
+    )
     callback_username: str = "fleetops-callbacks"
     callback_password: str = "fleetops-callback-secret"
     register_callback_on_start: bool = True
