@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, select
+from sqlalchemy import ColumnElement, Table, any_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -51,6 +51,27 @@ def read_through(
         for i in part:
             known.setdefault(i, None)
     return {i: v for i in ids if (v := known[i]) is not None}
+
+
+def write_pending(
+    conn: Connection,
+    table: Table,
+    key: str,
+    pending: dict[str, T],
+    to_row: Callable[[T], dict[str, Any]],
+) -> None:
+    """Write a repository's kept-back saves (write-behind) and empty `pending`: one UPDATE
+    executed per row, in key order (one lock order for every writer)."""
+    if not pending:
+        return
+    rows = []
+    for row_key in sorted(pending):
+        row = to_row(pending[row_key])
+        row[f"b_{key}"] = row.pop(key)
+        rows.append(row)
+    pending.clear()
+    # no .values(): the SET clause comes from the rows' keys, the WHERE from b_<key>
+    conn.execute(update(table).where(table.c[key] == bindparam(f"b_{key}")), rows)
 
 
 def insert_for(conn: Connection, table: Table) -> Any:

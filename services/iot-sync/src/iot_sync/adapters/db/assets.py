@@ -18,6 +18,7 @@ from iot_sync.adapters.db._shared import (
     copy_rows,
     insert_for,
     read_through,
+    write_pending,
 )
 from iot_sync.app.arm import ArmAsset, ArmStation
 from iot_sync.app.ports import AssetHistoryEntry, StationHeartbeat, TelemetryUpdate
@@ -97,16 +98,7 @@ class SqlAlchemyAssetRepository:
 
     def write_pending(self) -> None:
         """Write the saves kept back so far: one UPDATE, executed for each asset."""
-        if not self._pending:
-            return
-        rows = []
-        for asset_id in sorted(self._pending):
-            row = asset_to_row(self._pending[asset_id])
-            row["b_asset_id"] = row.pop("asset_id")
-            rows.append(row)
-        self._pending = {}
-        # no .values(): the SET clause comes from the rows' keys, the WHERE from b_asset_id
-        self.conn.execute(update(t.assets).where(A.asset_id == bindparam("b_asset_id")), rows)
+        write_pending(self.conn, t.assets, "asset_id", self._pending, asset_to_row)
 
     def _forget(self, asset_ids: Sequence[str] | None = None) -> None:
         if asset_ids is None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import case, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from fleetops_common.db import is_postgres
 from iot_sync.adapters.db import tables as t
-from iot_sync.adapters.db._shared import aware, aware_now, chunks
+from iot_sync.adapters.db._shared import aware, aware_now, chunks, write_pending
 from iot_sync.app.ports import ServiceHistoryEntry
 from iot_sync.domain.customer import SwapUsage
 from iot_sync.domain.service import Service, ServiceState
@@ -30,17 +30,7 @@ class SqlAlchemyServiceRepository:
 
     def write_pending(self) -> None:
         """Write the saves kept back so far: one UPDATE, executed for each service."""
-        if not self._pending:
-            return
-        rows = []
-        for service_id in sorted(self._pending):
-            row = _row(self._pending[service_id])
-            row["b_service_id"] = row.pop("service_id")
-            rows.append(row)
-        self._pending = {}
-        self.conn.execute(
-            update(t.services).where(t.services.c.service_id == bindparam("b_service_id")), rows
-        )
+        write_pending(self.conn, t.services, "service_id", self._pending, _row)
 
     def get(self, service_id: str) -> Service | None:
         self.write_pending()
