@@ -73,17 +73,14 @@ class OtelCallbackTracing:
 
     @contextmanager
     def storing(self, request_ids: Collection[str], callbacks: int) -> Iterator[None]:
-        links = [
-            link
-            for request_id in itertools.islice(request_ids, self.MAX_LINKS)
-            if (link := self._link(request_id)) is not None
-        ]
+        shown = list(itertools.islice(request_ids, self.MAX_LINKS))
+        links = [link for request_id in shown if (link := self._link(request_id)) is not None]
         with self._tracer.start_as_current_span(
             "store thingspace callbacks",
             kind=SpanKind.CONSUMER,
             links=links,
             attributes={
-                "thingspace.request_ids": list(itertools.islice(request_ids, self.MAX_LINKS)),
+                "thingspace.request_ids": shown,
                 "fleetops.callbacks": callbacks,
             },
         ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.process import quieten_garbage_collector, tune_memory_allocator
@@ -27,15 +28,7 @@ def serve(
         updates["in_process_workers"] = workers_in_process
     tune_memory_allocator()  # before any thread starts
     settings = DeviceChangeSettings().model_copy(update=updates)
-    api = build_app(settings)
-    quieten_garbage_collector()  # after start-up, before the load
-    uvicorn.run(
-        api,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    _serve(build_app(settings), settings.host, settings.port)
 
 
 @app.command("receive-callbacks")
@@ -56,14 +49,12 @@ def receive_callbacks(port: int | None = None) -> None:
         raise typer.BadParameter("give --port or DEVICE_CHANGE_CALLBACK_RECEIVER_PORT")
     receiver = build_callback_receiver(settings)
     exit_with_parent()
-    quieten_garbage_collector()
-    uvicorn.run(
-        receiver,
-        host=settings.host,
-        port=settings.callback_receiver_port,
-        log_config=None,
-        access_log=False,
-    )
+    _serve(receiver, settings.host, settings.callback_receiver_port)
+
+
+def _serve(asgi: ASGIApp, host: str, port: int) -> None:
+    quieten_garbage_collector()  # after start-up, before the load
+    uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()

@@ -24,11 +24,9 @@ import time
 
 import httpx
 import structlog
-from fastapi import FastAPI
 
-from device_change.entrypoints.api import admin, callbacks
+from device_change.entrypoints.api.app import create_callback_api
 from device_change.entrypoints.api.callbacks import CarrierCallbackLane
-from device_change.entrypoints.api.errors import install_error_handlers
 from device_change.settings import DeviceChangeSettings
 from fleetops_common.telemetry import instrument_fastapi
 
@@ -49,13 +47,7 @@ def build_callback_receiver(settings: DeviceChangeSettings) -> CarrierCallbackLa
     container = prepare(settings)
     # On the in-process broker no worker here would ever take a wake-up message.
     container.wakes_settler = not settings.broker_url.startswith("stub")
-    app = FastAPI(title="Fleetops device-change: carrier callbacks", version="1.0.0")
-    app.state.container = container
-    app.state.token_service = container.tokens
-    app.state.ready = True
-    install_error_handlers(app)
-    app.include_router(admin.health)
-    app.include_router(callbacks.router)
+    app = create_callback_api(container)
     instrument_fastapi(app)
     return CarrierCallbackLane(app, container)
 

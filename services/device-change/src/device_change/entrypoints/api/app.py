@@ -20,18 +20,32 @@ Every `/v1` call needs `Authorization: Bearer <JWT>` carrying a tenant and a rol
 """
 
 
-def create_api(container: Container) -> FastAPI:
-    app = FastAPI(title="Fleetops device-change", version="1.0.0", description=DESCRIPTION)
+def _service_app(container: Container, *, title: str, description: str = "") -> FastAPI:
+    """What every device-change HTTP process has: its wiring, problem details, health."""
+    app = FastAPI(title=title, version="1.0.0", description=description)
     app.state.container = container
     app.state.token_service = container.tokens
     app.state.ready = False
     install_error_handlers(app)
     app.include_router(admin.health)
+    return app
+
+
+def create_api(container: Container) -> FastAPI:
+    app = _service_app(container, title="Fleetops device-change", description=DESCRIPTION)
     app.include_router(bulk_changes.router)
     app.include_router(devices.router)
     app.include_router(callbacks.router)
     app.include_router(admin.router)
     _document_streamed_bodies(app, [BulkChangeRequest])
+    return app
+
+
+def create_callback_api(container: Container) -> FastAPI:
+    """The callback receiver's app: health and the callback route (for problem details)."""
+    app = _service_app(container, title="Fleetops device-change: carrier callbacks")
+    app.include_router(callbacks.router)
+    app.state.ready = True
     return app
 
 
