@@ -62,7 +62,7 @@ class MalformedSignal:
 
     topic: str
     reason: str  # machine-readable: malformed_json, unknown_topic, missing_field, wrong_type,
-    # oversize_payload
+    # oversize_payload, malformed_properties
     detail: str  # in words, naming the field or the limit
     received_at: datetime
     message_id: str | None = None  # when the envelope's `id` could still be read

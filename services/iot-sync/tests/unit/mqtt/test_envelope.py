@@ -11,6 +11,7 @@ from iot_sync.adapters.mqtt.envelope import (
     EnvelopeCodec,
     V5Properties,
     new_properties,
+    wire_varint,
 )
 from iot_sync.adapters.mqtt.topics import TopicScheme
 from iot_sync.app.signals import (
@@ -142,6 +143,79 @@ def test_paho_properties_are_read_into_v5_properties() -> None:
     assert V5Properties.from_paho(props) == V5Properties(b"c-1", "r/t", TP_PROPERTY, 7)
     assert V5Properties.from_paho(new_properties(PacketTypes.PUBLISH)) is None
     assert V5Properties.from_paho(None) is None
+
+
+def wire(props: Any) -> bytes:
+    """paho's encoding of `props` without the leading property length."""
+    packed = props.pack()
+    _, start = wire_varint(packed, 0)
+    return packed[start:]
+
+
+def test_wire_properties_read_as_paho_reads_them() -> None:
+    props = new_properties(PacketTypes.PUBLISH)
+    props.PayloadFormatIndicator = 1
+    props.ContentType = "application/json"
+    props.CorrelationData = b"c-1"
+    props.ResponseTopic = "r/t"
+    props.UserProperty = ("other", "x")
+    props.UserProperty = ("traceparent", TP_PROPERTY)
+    props.MessageExpiryInterval = 70_000  # more than two bytes
+    props.SubscriptionIdentifier = 300  # a two-byte variable integer
+    props.TopicAlias = 3
+
+    read = V5Properties.from_wire(wire(props))
+
+    assert read == V5Properties(b"c-1", "r/t", TP_PROPERTY, 70_000)
+    assert read == V5Properties.from_paho(props)
+
+
+def test_wire_properties_without_the_mirrored_four_are_none() -> None:
+    props = new_properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("tenant", "t-1")
+    props.PayloadFormatIndicator = 1
+
+    assert V5Properties.from_wire(wire(props)) is None
+    assert V5Properties.from_wire(b"") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"\x11\x00\x00\x00\x05", "0x11 is not a PUBLISH property"),  # session expiry
+        (b"\x02\x00\x00", "end inside a property"),  # expiry cut short
+        (b"\x08\x00\x09r/t", "longer than its packet"),
+        (b"\x0b\x80\x80\x80\x80\x01", "longer than four bytes"),
+    ],
+)
+def test_unreadable_wire_properties_are_refused(raw: bytes, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        V5Properties.from_wire(raw)
+
+
+def test_decode_wire_reads_topic_and_properties_from_their_bytes() -> None:
+    props = new_properties(PacketTypes.PUBLISH)
+    props.CorrelationData = b"corr-v5"
+    payload = json.dumps(envelope()).encode()
+
+    signal = codec.decode_wire(CALL.encode(), payload, wire(props), NOW)
+
+    assert isinstance(signal, Signal)
+    assert (signal.topic, signal.correlation_id) == (CALL, "corr-v5")
+    assert signal == codec.decode(CALL, payload, V5Properties(b"corr-v5"), received_at=NOW)
+
+
+def test_decode_wire_refuses_a_non_utf8_topic_and_unreadable_properties() -> None:
+    payload = json.dumps(envelope()).encode()
+
+    bad_topic = rejected(codec.decode_wire(b"call/abs/\xff", payload, b"", NOW))
+    bad_props = rejected(codec.decode_wire(CALL.encode(), payload, b"\x09\x00", NOW))
+
+    assert (bad_topic.reason, bad_topic.detail) == ("unknown_topic", "topic is not UTF-8")
+    assert bad_topic.topic == "call/abs/\\xff"
+    assert bad_props.reason == "malformed_properties"
+    assert bad_props.detail.startswith("MQTT v5 properties cannot be read")
+    assert bad_props.topic == CALL
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,15 @@ UNKNOWN_TOPIC = "unknown_topic"
 MISSING_FIELD = "missing_field"
 WRONG_TYPE = "wrong_type"
 OVERSIZE_PAYLOAD = "oversize_payload"
-REASONS = (MALFORMED_JSON, UNKNOWN_TOPIC, MISSING_FIELD, WRONG_TYPE, OVERSIZE_PAYLOAD)
+MALFORMED_PROPERTIES = "malformed_properties"
+REASONS = (
+    MALFORMED_JSON,
+    UNKNOWN_TOPIC,
+    MISSING_FIELD,
+    WRONG_TYPE,
+    OVERSIZE_PAYLOAD,
+    MALFORMED_PROPERTIES,
+)
 
 TELEMETRY_TYPES = frozenset({"telemetry", "heartbeat"})
 SERVICE_ACTOR = {"kind": "service", "id": "iot-sync"}
@@ -74,6 +82,73 @@ class V5Properties:
             return None
         return V5Properties(correlation, response, traceparent, expiry)
 
+    @staticmethod
+    def from_wire(raw: bytes) -> V5Properties | None:
+        """The properties of a PUBLISH as they came off the wire (without their length).
+
+        Reads the four the envelope mirrors and steps over the other PUBLISH properties
+        (MQTT 5.0, 3.3.2.3); raises ValueError on an identifier a PUBLISH cannot carry or
+        on bytes that end inside a property.
+        """
+        if not raw:
+            return None
+        correlation = response = traceparent = None
+        expiry: int | None = None
+        pos, end = 0, len(raw)
+        while pos < end:
+            ident = raw[pos]
+            pos += 1
+            if ident == 0x26:  # user property: two strings
+                key, pos = _wire_string(raw, pos)
+                value, pos = _wire_string(raw, pos)
+                if key == b"traceparent":
+                    traceparent = value.decode("utf-8")
+            elif ident == 0x09:  # correlation data
+                correlation, pos = _wire_string(raw, pos)
+            elif ident == 0x08:  # response topic
+                topic, pos = _wire_string(raw, pos)
+                response = topic.decode("utf-8")
+            elif ident == 0x02:  # message expiry interval: four bytes
+                expiry = int.from_bytes(raw[pos : pos + 4], "big")
+                pos += 4
+            elif ident == 0x01:  # payload format indicator: one byte
+                pos += 1
+            elif ident == 0x23:  # topic alias: two bytes
+                pos += 2
+            elif ident == 0x03:  # content type
+                _, pos = _wire_string(raw, pos)
+            elif ident == 0x0B:  # subscription identifier: variable byte integer
+                _, pos = wire_varint(raw, pos)
+            else:
+                raise ValueError(f"property 0x{ident:02x} is not a PUBLISH property")
+        if pos != end:
+            raise ValueError("PUBLISH properties end inside a property")
+        if correlation is None and response is None and traceparent is None and expiry is None:
+            return None
+        return V5Properties(correlation, response, traceparent, expiry)
+
+
+def wire_varint(raw: bytes, pos: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at `pos`: its value and the position after it."""
+    value = shift = 0
+    for _ in range(4):
+        byte = raw[pos]  # IndexError past the end: the caller's bytes are short
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+    raise ValueError("variable byte integer longer than four bytes")
+
+
+def _wire_string(raw: bytes, pos: int) -> tuple[bytes, int]:
+    """A two-byte length and that many bytes (UTF-8 string or binary data)."""
+    start = pos + 2
+    end = start + int.from_bytes(raw[pos:start], "big")
+    if end > len(raw):
+        raise ValueError("PUBLISH property longer than its packet")
+    return raw[start:end], end
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -105,6 +180,22 @@ class EnvelopeCodec:
         self._expiry = message_expiry_s
 
     # inbound ---------------------------------------------------------------------------
+    def decode_wire(
+        self, topic: bytes, payload: bytes, properties: bytes, received_at: datetime
+    ) -> Signal | MalformedSignal:
+        """`decode` for a PUBLISH as cut from the packet: topic bytes, v5 property bytes."""
+        try:
+            name = topic.decode("utf-8")
+        except UnicodeDecodeError:
+            name = topic.decode("utf-8", "backslashreplace")
+            return _malformed(name, UNKNOWN_TOPIC, "topic is not UTF-8", received_at, payload)
+        try:
+            parsed = V5Properties.from_wire(properties)
+        except (ValueError, IndexError) as exc:  # IndexError: bytes end inside a property
+            detail = f"MQTT v5 properties cannot be read: {exc or 'they end too early'}"
+            return _malformed(name, MALFORMED_PROPERTIES, detail, received_at, payload)
+        return self.decode(name, payload, parsed, received_at=received_at)
+
     def decode(
         self,
         topic: str,
