@@ -48,6 +48,11 @@ def make_engine(
         pool_pre_ping=True,
         json_serializer=json_text,
         json_deserializer=orjson.loads,
+        # No JIT compilation: it pays off only for long analytical queries, and PostgreSQL
+        # decides on it from the planner's cost estimate. With statistics stale (a young or
+        # fast-growing table, autovacuum behind) a batch's 2,000-id lookup was estimated at
+        # 650,000 and compiled every time: 90-180 ms of JIT for 14 ms of execution.
+        connect_args={"options": "-c jit=off"},
     )
 
 
