@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from iot_sync.app.effects import Effects
@@ -64,15 +65,10 @@ class TrackingSignals:
                         "unknown_battery", f"battery {battery_id} is not in the inventory"
                     )
                 continue
-            update = TelemetryUpdate(
-                asset_id=battery_id,
-                last_seen_at=asset.last_seen_at or readings[0].sent_at,
-                charge_pct=None,
-                position=None,
-                outside_since=asset.outside_since,
-                region=asset.region,
-            )
             accepted: list[Signal] = []
+            fold = _Fold(
+                asset.last_seen_at or readings[0].sent_at, asset.outside_since, asset.region
+            )
             for signal in readings:
                 reading = _read(signal)
                 if isinstance(reading, Rejection):
@@ -80,30 +76,13 @@ class TrackingSignals:
                     continue
                 outcomes[signal.message_id] = None
                 accepted.append(signal)
-                update = self._fold(update, signal, reading)
+                fold.add(signal, reading, self._areas)
             if accepted:
+                update = fold.update(battery_id)
                 updates.append(update)
                 self._transitions(fx, asset, update, accepted[-1])
         fx.uow.assets.record_telemetry(updates)
         return outcomes
-
-    def _fold(
-        self, update: TelemetryUpdate, signal: Signal, reading: dict[str, float]
-    ) -> TelemetryUpdate:
-        last_seen = max(update.last_seen_at, signal.sent_at)
-        region = signal.region or update.region
-        update = replace(update, last_seen_at=last_seen, region=region)
-        if "charge_pct" in reading:
-            update = replace(update, charge_pct=reading["charge_pct"])
-        if "latitude" in reading:
-            position = Position(reading["latitude"], reading["longitude"], signal.sent_at)
-            area = self._areas.get(region) if region else None
-            outside = update.outside_since
-            if area is not None:
-                inside = area.contains(position.latitude, position.longitude)
-                outside = outside_since_after(outside, inside=inside, at=signal.sent_at)
-            update = replace(update, position=position, outside_since=outside)
-        return update
 
     def _transitions(
         self, fx: Effects, asset: Asset, update: TelemetryUpdate, last: Signal
@@ -145,6 +124,50 @@ class TrackingSignals:
                         battery_id=asset.asset_id,
                         options=["continue", "cancel"],
                     )
+
+
+class _Fold:
+    """One battery's readings of a batch, folded in the order they apply."""
+
+    __slots__ = ("charge_pct", "last_seen_at", "outside_since", "position", "region")
+
+    def __init__(
+        self, last_seen_at: datetime, outside_since: datetime | None, region: str | None
+    ) -> None:
+        self.last_seen_at = last_seen_at
+        self.outside_since = outside_since
+        self.region = region
+        self.charge_pct: float | None = None
+        self.position: Position | None = None
+
+    def add(
+        self, signal: Signal, reading: dict[str, float], areas: Mapping[str, AllowedArea]
+    ) -> None:
+        if signal.sent_at > self.last_seen_at:
+            self.last_seen_at = signal.sent_at
+        if signal.region:
+            self.region = signal.region
+        if "charge_pct" in reading:
+            self.charge_pct = reading["charge_pct"]
+        if "latitude" in reading:
+            position = Position(reading["latitude"], reading["longitude"], signal.sent_at)
+            area = areas.get(self.region) if self.region else None
+            if area is not None:
+                inside = area.contains(position.latitude, position.longitude)
+                self.outside_since = outside_since_after(
+                    self.outside_since, inside=inside, at=signal.sent_at
+                )
+            self.position = position
+
+    def update(self, asset_id: str) -> TelemetryUpdate:
+        return TelemetryUpdate(
+            asset_id=asset_id,
+            last_seen_at=self.last_seen_at,
+            charge_pct=self.charge_pct,
+            position=self.position,
+            outside_since=self.outside_since,
+            region=self.region,
+        )
 
 
 def _number(value: Any) -> float | None:

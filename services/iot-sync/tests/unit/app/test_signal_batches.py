@@ -48,6 +48,18 @@ def test_a_replayed_message_id_changes_nothing(world):
     assert world.service_of("C-1").usage.swaps == 1
 
 
+def test_messages_without_seq_are_claimed_by_id_before_the_duplicate_check(world):
+    # no sender cursor serializes them, so two consumers could both take one in
+    unordered = station_call("dispense_confirm", None, customer_id="C-1", battery_id="BAT-1")
+    ordered = station_call("authorize", 7, customer_id="C-1")
+    telemetry = signal(SourceKind.BMS, "BAT-2", "telemetry", {"charge_pct": 50.0}, seq=3)
+
+    world.handler.handle([ordered, unordered, telemetry])
+    world.handler.handle([telemetry])
+
+    assert world.store.claimed_ids == [[unordered.message_id]]
+
+
 def test_a_seq_already_applied_under_a_new_message_id_changes_nothing(world):
     world.handler.handle(
         [station_call("dispense_confirm", 5, customer_id="C-1", battery_id="BAT-1")]
