@@ -49,6 +49,7 @@ class FixedClock:
 @dataclass
 class Store:
     signal_log: list[SignalRecord] = field(default_factory=list)
+    claimed_ids: list[list[str]] = field(default_factory=list)  # per claim_message_ids call
     last_seqs: dict[str, int] = field(default_factory=dict)
     held: dict[str, list[HeldSignal]] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
@@ -65,6 +66,9 @@ class Store:
 class FakeSignalLog:
     def __init__(self, s: Store) -> None:
         self.s = s
+
+    def claim_message_ids(self, message_ids: Sequence[str]) -> None:
+        self.s.claimed_ids.append(list(message_ids))
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         taken = {r.message_id for r in self.s.signal_log if r.result is not SignalResult.DUPLICATE}

@@ -166,6 +166,13 @@ class PendingEvent:
 
 
 class SignalLog(Protocol):
+    def claim_message_ids(self, message_ids: Sequence[str]) -> None:
+        """Hold these ids for this transaction: another transaction claiming one of them
+        waits until this one ends, and its `known_message_ids` then sees what this one took
+        in. For messages without `seq`, which no sender cursor serializes, so two consumers
+        given one message twice never both apply it."""
+        ...
+
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         """Which of these ids were already taken in (accepted, rejected or held)."""
         ...

@@ -184,6 +184,11 @@ class ProcessSignalBatch:
         log: dict[int, SignalRecord],
         now: datetime,
     ) -> list[tuple[int, Signal]]:
+        # A message with a seq is serialized by its sender's cursor (a second copy is then
+        # stale); one without (personnel actions) by a claim on its id.
+        unordered = [s.message_id for _, s in signals if s.seq is None]
+        if unordered:
+            uow.signal_log.claim_message_ids(unordered)
         known = uow.signal_log.known_message_ids(list({s.message_id for _, s in signals}))
         seen: set[str] = set()
         fresh: list[tuple[int, Signal]] = []

@@ -432,3 +432,48 @@ def test_telemetry_updates_stay_off_the_indexes(uow_factory, database_url):
         after = updates(uow)
         # every update heap-only: no index entry added, the page pruned as it goes
         assert (after[0] - before[0], after[1] - before[1]) == (5, 5)
+
+
+def test_postgresql_sessions_never_jit_compile(engine, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("JIT compilation is PostgreSQL's")
+    from sqlalchemy import text
+
+    # with stale statistics a batch's id lookup was costed high enough to be compiled each
+    # time, 90-180 ms for 14 ms of execution; the engine turns JIT off for its sessions
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+
+
+def test_a_claimed_message_id_holds_a_second_claim_until_the_first_commits(
+    uow_factory, database_url
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writers take turns for the whole transaction already")
+    import threading
+
+    mid = uid("m")
+    seen: dict[str, object] = {}
+    claimed = threading.Event()
+
+    def second_consumer():
+        with uow_factory() as uow:
+            uow.signal_log.claim_message_ids([mid, uid("other")])
+            claimed.set()
+            seen["known"] = uow.signal_log.known_message_ids([mid])
+
+    with uow_factory() as first:
+        if first._conn.dialect.name != "postgresql":
+            return  # the SQLite variant of a PostgreSQL session
+        first.signal_log.claim_message_ids([mid])
+        other = threading.Thread(target=second_consumer)
+        other.start()
+        assert not claimed.wait(0.5)  # waits for the first transaction
+        first.signal_log.add(
+            [SignalRecord(topic="t", result=SignalResult.ACCEPTED, received_at=T0,
+                          processed_at=T0, message_id=mid)]
+        )  # fmt: skip
+        first.commit()
+    other.join(10)
+    assert claimed.is_set()
+    assert seen["known"] == {mid}  # so the second copy is a duplicate, not applied again

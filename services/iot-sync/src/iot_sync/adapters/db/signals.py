@@ -36,6 +36,15 @@ _KNOWN_IDS = (
     "CROSS JOIN LATERAL (SELECT result FROM signal_log WHERE message_id = k.id OFFSET 0) s"
 )
 
+# Transaction-scoped advisory locks, one per id, taken in key order (no deadlock between two
+# claimers); the first key names this use, so they never meet another user's advisory locks.
+_MESSAGE_ID_LOCKS = 0x1075_0004
+_CLAIM_IDS = (
+    "SELECT count(pg_advisory_xact_lock(:space, k)) FROM ("
+    "SELECT DISTINCT hashtext(id) AS k FROM unnest(CAST(:ids AS text[])) AS u(id) ORDER BY k"
+    ") AS keys"
+)
+
 # What counts as "taken in": a redelivery of any of these is a duplicate.
 _TAKEN = [SignalResult.ACCEPTED.value, SignalResult.REJECTED.value, SignalResult.HELD.value]
 
@@ -43,6 +52,12 @@ _TAKEN = [SignalResult.ACCEPTED.value, SignalResult.REJECTED.value, SignalResult
 class SqlAlchemySignalLog:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def claim_message_ids(self, message_ids: Sequence[str]) -> None:
+        # SQLite: writers already take turns for the whole transaction; nothing to add.
+        if message_ids and is_postgres(self.conn):
+            ids = sorted(set(message_ids))
+            self.conn.execute(text(_CLAIM_IDS), {"space": _MESSAGE_ID_LOCKS, "ids": ids})
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         known: set[str] = set()
