@@ -461,19 +461,22 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
         and integrity["wrong_battery"] == 0
         and swaps["counts"]["unanswered"] == 0
     )
+    signals_per_s = max(window["signals"] / seconds, 1e-9)
     p50 = _percentile(window["histogram"], 0.50)
     p99 = _percentile(window["histogram"], 0.99)
     counts = swaps["counts"]
     return (
         f"bench iot: stack={'postgresql+mosquitto' if stack else 'sqlite+amqtt'} mqtt={protocol} "
         f"offered_per_s={o.rate:.0f} window_s={seconds:.1f} "
-        f"signals_per_s={window['signals'] / seconds:.0f} "
+        f"signals_per_s={signals_per_s:.0f} "
         f"transitions_per_s={window['transitions'] / seconds:.1f} "
         f"batch_avg={window['signals'] / max(window['batches'], 1):.0f} "
         f"p50_ms={p50} p99_ms={p99} "
         f"swap_rtt_p50_ms={_fmt(swaps['rtt_p50_ms'])} swap_rtt_p99_ms={_fmt(swaps['rtt_p99_ms'])} "
         f"peak_rss_mb[iot-sync]={sampler.peak_rss.get('iot-sync', 0) / 2**20:.0f} "
         f"cpu_pct[iot-sync]={cores.get('iot-sync', 0):.0f} "
+        # what the code costs per signal: comparable across machines of different speed
+        f"cpu_ms_per_signal[iot-sync]={cores.get('iot-sync', 0) * 10 / signals_per_s:.3f} "
         + (f"cpu_pct[iot-sync-api]={cores['iot-sync-api']:.0f} " if "iot-sync-api" in cores else "")
         + f"cpu_pct[publishers]={load_cpu:.0f}"
         + (f" cpu_pct[broker]={cores['broker']:.0f}" if "broker" in cores else "")
