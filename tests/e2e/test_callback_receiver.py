@@ -7,6 +7,7 @@ import time
 import psutil
 import pytest
 
+from fleetops_devstack.processes import wait_until_ok
 from fleetops_devstack.servers import free_port
 
 from .platform import running_platform
@@ -65,6 +66,8 @@ def test_the_receiver_takes_the_callbacks_and_the_api_process_settles_them(tmp_p
         while not (again := [p for p in receivers() if p.pid != receiver.pid]):
             assert time.monotonic() < deadline, "the receiver was not started again"
             time.sleep(0.2)
+        # callbacks sent before it listens are lost to it, and polls come only after a minute
+        wait_until_ok(f"http://127.0.0.1:{port}/readyz", timeout_s=20)
         state = suspend(platform, 100)
         assert state["counts"]["SUCCEEDED"] == 100
     # and it ends with the API
