@@ -1,4 +1,4 @@
-"""`iot-sync consume`: the MQTT consumer and outbox relay apart from the API process."""
+"""`iot-sync consume`: the MQTT consumer apart from the API process, which relays."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
-    start_platform: StartPlatform,
+    start_platform: StartPlatform, fresh_database_url: str
 ) -> None:
-    # Given iot-sync split as `make run-stack` runs it: the API process with neither consumer
-    # nor relay, and the consumer's parts (consumer, relay, stats port) on their own
+    # Given iot-sync split as `make run-stack` runs it: the API process with the relay but
+    # no consumer, and the consumer's parts (consumer, stats port) on their own. On
+    # PostgreSQL the relay's sweep is an hour apart: only the consumer's commits wake it.
     stats_port = free_port()
-    platform = start_platform(
-        mqtt_in_process=False, relay_in_process=False, consume_port=stats_port
-    )
+    sweep_s = 3600.0 if fresh_database_url.startswith("postgresql") else 0.5
+    platform = start_platform(mqtt_in_process=False, consume_port=stats_port, relay_every_s=sweep_s)
     stats = httpx.Client(base_url=f"http://127.0.0.1:{stats_port}", timeout=10)
     assert stats.get("/readyz").json() == {"status": "ready"}
     customer_id = platform.good_customers()[0]
@@ -42,7 +42,8 @@ def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
     assert (service["state"], service["battery_id"]) == ("BATTERY_ISSUED", granted["battery_id"])
     # and counted them on its own stats port, not the API's
     assert stats.get("/ingest-stats").json()["signals"] == 2
-    # and its relay kept ARM in step and told the customer
+    # and the API process's relay, woken by the consumer's commits, kept ARM in step and
+    # told the customer
     platform.wait_arm_asset(
         granted["battery_id"], lambda a: a["state"] == "ISSUED" and a["holder"] == customer_id
     )
@@ -51,3 +52,31 @@ def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
         == (granted["battery_id"])
     )
     stats.close()
+
+
+def test_the_consumer_process_can_relay_instead_of_the_api(start_platform: StartPlatform) -> None:
+    # Given the other layout: the relay beside the consumer, none in the API process
+    platform = start_platform(
+        mqtt_in_process=False,
+        relay_in_process=False,
+        consume_relays=True,
+        consume_port=free_port(),
+    )
+    customer_id = platform.good_customers()[0]
+    station_id = next(
+        s["station_id"]
+        for s in platform.stations()
+        if platform.available(s["station_id"], "STANDARD")
+    )
+    station = platform.station(station_id)
+
+    # When a station authorizes the customer and confirms the dispense
+    granted = station.authorize(customer_id)
+    assert granted["decision"] == "GRANTED", granted
+    confirmed = station.dispense(customer_id, granted["battery_id"])
+
+    # Then both answers came back through the consumer's relay, which also kept ARM in step
+    assert confirmed["result"] == "accepted", confirmed
+    platform.wait_arm_asset(
+        granted["battery_id"], lambda a: a["state"] == "ISSUED" and a["holder"] == customer_id
+    )

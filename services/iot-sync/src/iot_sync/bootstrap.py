@@ -21,6 +21,7 @@ from fleetops_common.auth import TokenService
 from fleetops_common.telemetry import context_from
 from iot_sync.adapters.db.customers import SqlCustomerDirectory
 from iot_sync.adapters.db.engine import make_engine
+from iot_sync.adapters.db.outbox_wake import OutboxListener, libpq_conninfo
 from iot_sync.adapters.db.settlements import SqlSettlements
 from iot_sync.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
 from iot_sync.adapters.mqtt.envelope import EnvelopeCodec
@@ -80,6 +81,8 @@ class Container:
     reconciliation: ReconcileWithArm
     tokens: TokenService
     outbox_written: threading.Event = field(default_factory=threading.Event)
+    # PostgreSQL: wakes the relay on commits of other processes too (not started here)
+    outbox_listener: OutboxListener | None = None
     ingest: IngestStats = field(default_factory=IngestStats)
 
     def handle_batch(self, batch: Sequence[Signal | MalformedSignal]) -> BatchReport:
@@ -178,6 +181,11 @@ def bootstrap(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         ),
         outbox_written=wake,
+        outbox_listener=(
+            OutboxListener(libpq_conninfo(engine.url), wake)
+            if engine.dialect.name == "postgresql"
+            else None
+        ),
     )
 
 
@@ -186,13 +194,15 @@ class BackgroundWork:
     that wrote events, and on a timer), loss detection, and the release of held messages."""
 
     def __init__(self, container: Container, *, relay: bool = True, jobs: bool = True) -> None:
-        """The API process with the consumer in it: everything. Split (`iot-sync consume`):
-        the consumer process has the relay (`jobs=False`: it delivers what it commits at
-        once), the API process the jobs (`relay=False`: loss detection, held messages)."""
+        """The API process: the relay and the jobs (loss detection, held messages), with or
+        without the consumer beside them. `iot-sync consume` runs none of it (`relay=False,
+        jobs=False`) unless told to relay: on PostgreSQL its commits wake the API process's
+        relay through the outbox listener."""
         self._c = container
         self._stop = threading.Event()
         s = container.settings
         self._threads: list[threading.Thread] = []
+        self._listener = container.outbox_listener if relay else None
         if relay:
             self._threads.append(
                 threading.Thread(target=self._relay, name="outbox-relay", daemon=True)
@@ -215,12 +225,16 @@ class BackgroundWork:
         ]
 
     def start(self) -> None:
+        if self._listener is not None:
+            self._listener.start()
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._c.outbox_written.set()
+        if self._listener is not None:
+            self._listener.stop()
         for thread in self._threads:
             thread.join(timeout=5)
 

@@ -53,10 +53,14 @@ class IotSyncSettings(CommonSettings):
     # The API process also consumes MQTT (the embedded default: one process does it all).
     # False: `iot-sync consume` does, in a process of its own.
     mqtt_in_process: bool = True
-    # The API process also runs the outbox relay. `iot-sync consume` always runs one (woken
-    # by its own commits); beside it, set this false: one relay keeps each battery's ARM
-    # movements in order, and it also sweeps up what the API's `POST /v1/signals` wrote.
+    # The API process runs the outbox relay (on PostgreSQL woken by a NOTIFY from every
+    # commit that wrote outbox rows, whichever process made it). Exactly one process relays:
+    # one relay keeps each battery's ARM movements in order.
     relay_in_process: bool = True
+    # `iot-sync consume` relays too (woken by its own commits); the API process then runs
+    # with `relay_in_process` false. Off: the batch worker then shares its process's GIL
+    # only with paho, and the relay's ARM calls and publishes run on the other core.
+    consume_relays: bool = False
     # `iot-sync consume` answers GET /ingest-stats, /healthz and /readyz here (on `host`).
     consume_port: int = 8012
 

@@ -6,8 +6,8 @@ Set-up (everything on free ports, a fresh database, a topic prefix of its own):
   `stack.private_mosquitto`), and PostgreSQL; else the embedded amqtt (MQTT 3.1.1) in its
   own process, and SQLite; `--broker-port` uses an existing broker instead;
 - the ARM simulator with 200 stations and 1,200 batteries; iot-sync with 1,000 extra
-  customers in good standing: on the stack `iot-sync serve` (API, jobs) plus
-  `iot-sync consume` (consumer, relay); embedded one `iot-sync serve` doing it all.
+  customers in good standing: on the stack `iot-sync serve` (API, relay, jobs) plus
+  `iot-sync consume` (consumer); embedded one `iot-sync serve` doing it all.
 
 Load, in processes of their own (so the publishers do not share iot-sync's GIL): telemetry
 processes offering `rate` signals/s in all (batteries' bms and gps readings, station
@@ -346,7 +346,7 @@ def run_iot(options: IotBenchOptions, *, console: Console) -> str:
     processes += [arm_simulator(ports.arm_sim, name="bench-arm-sim", extra=arm_env)]
     consume_port = free_port() if stack else None
     if consume_port is not None:
-        # as in `make run-stack`: the consumer (and relay) in its own process
+        # as in `make run-stack`: the consumer in its own process, the relay in the API's
         env = split_consumer_env(env, consume_port=consume_port)
         processes += [
             iot_sync(env, port=ports.api, name="bench-iot-sync-api"),

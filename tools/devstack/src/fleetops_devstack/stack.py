@@ -152,11 +152,10 @@ def _iot_sync_command(command: str, env: dict[str, str], *, ready_port: int, nam
 
 
 def split_consumer_env(env: dict[str, str], *, consume_port: int) -> dict[str, str]:
-    """The API process without the consumer and relay; `iot_sync_consumer` runs both."""
+    """The API process (with the relay) without the consumer; `iot_sync_consumer` runs it."""
     return {
         **env,
         "IOT_SYNC_MQTT_IN_PROCESS": "false",
-        "IOT_SYNC_RELAY_IN_PROCESS": "false",
         "IOT_SYNC_CONSUME_PORT": str(consume_port),
     }
 
@@ -218,7 +217,7 @@ def ensure_postgres_database(url: str) -> None:
 
 def stack_iot_processes(*, protocol: str = "5") -> list[Process]:
     """iot-sync against PostgreSQL and Mosquitto (1883, v5) plus the ARM simulator; the MQTT
-    consumer (with the outbox relay) in a process of its own (`iot-sync consume`)."""
+    consumer in a process of its own (`iot-sync consume`), the relay in the API process."""
     ensure_postgres_database(STACK_IOT_DATABASE_URL)
     ports = IotPorts(mqtt_host=STACK_MQTT_HOST, mqtt=STACK_MQTT_PORT)
     env = split_consumer_env(

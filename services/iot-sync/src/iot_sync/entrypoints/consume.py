@@ -1,12 +1,13 @@
-"""`iot-sync consume`: the MQTT consumer in a process of its own, with the outbox relay.
+"""`iot-sync consume`: the MQTT consumer in a process of its own.
 
 Why a process of its own: paho's network thread reads every packet in Python and takes about
 half of the consumer's CPU; beside the API, the relay and the jobs it competed with the
-batch worker for one GIL. Here the batch worker shares it only with paho and the relay.
+batch worker for one GIL. Here the batch worker shares it only with paho.
 
-The API process then runs with `IOT_SYNC_MQTT_IN_PROCESS=false` and
-`IOT_SYNC_RELAY_IN_PROCESS=false` (no consumer, no relay: the relay here is woken by this
-process's commits and sweeps what the API's `POST /v1/signals` wrote). What this process
+The API process then runs with `IOT_SYNC_MQTT_IN_PROCESS=false` and keeps the outbox relay,
+woken on PostgreSQL by the NOTIFY each of this process's commits with outbox rows sends
+(adapters/db/outbox_wake.py). `IOT_SYNC_CONSUME_RELAYS=true` runs the relay here instead
+(then `IOT_SYNC_RELAY_IN_PROCESS=false` on the API: one relay). What this process
 committed, with the publish-to-commit latency histogram, is served on a small HTTP port of
 its own (`IOT_SYNC_CONSUME_PORT`, on `IOT_SYNC_HOST`):
 `GET /ingest-stats` (the body of the API's `/v1/admin/ingest-stats`: counters and
@@ -64,7 +65,8 @@ def stats_server(container: Container, ready: threading.Event) -> ThreadingHTTPS
 
 
 class Consumer:
-    """The consumer process's parts: stats port, relay, field publisher, MQTT consumer.
+    """The consumer process's parts: stats port, MQTT consumer (and, if told, the relay
+    with its field publisher).
 
     Start it once the API process has migrated the database (it neither migrates, seeds nor
     pulls ARM itself)."""
@@ -75,7 +77,7 @@ class Consumer:
         self.container = prepare(settings)
         self.ready = threading.Event()
         self._server = stats_server(self.container, self.ready)
-        self._background = BackgroundWork(self.container, relay=True, jobs=False)
+        self._background = BackgroundWork(self.container, relay=settings.consume_relays, jobs=False)
         self._started: list[Any] = []
         self._serving = False
 
@@ -88,7 +90,7 @@ class Consumer:
         self._serving = True
         self._background.start()
         start = getattr(self.container.publisher, "start", None)
-        if callable(start):
+        if self.settings.consume_relays and callable(start):  # only the relay publishes
             start()
             self._started.append(self.container.publisher)
         consumer = MqttSignalConsumer(self.settings.mqtt, self.container.consume)
@@ -98,7 +100,7 @@ class Consumer:
         log.info("consuming", stats_port=self.settings.consume_port)
 
     def stop(self) -> None:
-        """Finish the batch in hand, stop relaying, close the stats port."""
+        """Finish the batch in hand, stop relaying (if it does), close the stats port."""
         self.ready.clear()
         for part in reversed(self._started):
             for name in ("stop", "close"):

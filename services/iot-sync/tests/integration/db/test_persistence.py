@@ -477,3 +477,42 @@ def test_a_claimed_message_id_holds_a_second_claim_until_the_first_commits(
     other.join(10)
     assert claimed.is_set()
     assert seen["known"] == {mid}  # so the second copy is a duplicate, not applied again
+
+
+def test_committed_outbox_rows_wake_a_listener_in_another_process_rolled_back_ones_do_not(
+    engine, database_url
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("NOTIFY is PostgreSQL's; on SQLite the writer relays and wakes itself")
+    import threading
+
+    from iot_sync.adapters.db.outbox_wake import OutboxListener, libpq_conninfo
+    from iot_sync.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
+
+    never_due = T0 + timedelta(days=365 * 200)  # no other test's relay ever claims them
+    wake = threading.Event()
+    listener = OutboxListener(libpq_conninfo(engine.url), wake, poll_s=0.1)
+    writer = SqlAlchemyUnitOfWorkFactory(engine)  # no in-process wake-up: only the NOTIFY
+    listener.start()
+    try:
+        assert listener.listening.wait(10)
+        assert wake.wait(5)  # the wake-up for whatever came before it listened
+        wake.clear()
+        with writer() as uow:  # rolled back
+            uow.outbox.add([OutboxEvent(uid("e"), OutboxKind.FIELD, {"x": 1}, never_due)])
+        with writer() as uow:  # committed, without outbox rows
+            uow.signal_log.add(
+                [SignalRecord(topic="t", result=SignalResult.ACCEPTED, received_at=T0,
+                              processed_at=T0, message_id=uid("m"))]
+            )  # fmt: skip
+            uow.commit()
+        assert not wake.wait(0.5)
+        assert listener.notifications == 0
+        with writer() as uow:  # two inserts, one commit: one notification
+            uow.outbox.add([OutboxEvent(uid("e"), OutboxKind.FIELD, {"x": 1}, never_due)])
+            uow.outbox.add([OutboxEvent(uid("e"), OutboxKind.FIELD, {"x": 2}, never_due)])
+            uow.commit()
+        assert wake.wait(5)
+    finally:
+        listener.stop()
+    assert listener.notifications == 1
