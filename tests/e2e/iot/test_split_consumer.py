@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from fleetops_devstack.servers import free_port
 
 from .conftest import StartPlatform
+from .harness import IotPlatform
 
 pytestmark = pytest.mark.e2e
+
+
+def swap_at_a_station(platform: IotPlatform) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A good customer authorized at a station with a STANDARD battery, then the dispense
+    confirmed: (customer id, the authorize answer, the dispense answer)."""
+    customer_id = platform.good_customers()[0]
+    station_id = next(
+        s["station_id"]
+        for s in platform.stations()
+        if platform.available(s["station_id"], "STANDARD")
+    )
+    station = platform.station(station_id)
+    granted = station.authorize(customer_id)
+    assert granted["decision"] == "GRANTED", granted
+    return customer_id, granted, station.dispense(customer_id, granted["battery_id"])
 
 
 def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
@@ -23,18 +41,9 @@ def test_a_swap_goes_through_when_the_consumer_runs_apart_from_the_api(
     platform = start_platform(mqtt_in_process=False, consume_port=stats_port, relay_every_s=sweep_s)
     stats = httpx.Client(base_url=f"http://127.0.0.1:{stats_port}", timeout=10)
     assert stats.get("/readyz").json() == {"status": "ready"}
-    customer_id = platform.good_customers()[0]
-    station_id = next(
-        s["station_id"]
-        for s in platform.stations()
-        if platform.available(s["station_id"], "STANDARD")
-    )
-    station = platform.station(station_id)
 
-    # When a station authorizes the customer and confirms the dispense
-    granted = station.authorize(customer_id)
-    assert granted["decision"] == "GRANTED", granted
-    confirmed = station.dispense(customer_id, granted["battery_id"])
+    # When a station authorizes a customer and confirms the dispense
+    customer_id, granted, confirmed = swap_at_a_station(platform)
 
     # Then the consumer applied both calls and answered each
     assert confirmed["result"] == "accepted", confirmed
@@ -62,18 +71,9 @@ def test_the_consumer_process_can_relay_instead_of_the_api(start_platform: Start
         consume_relays=True,
         consume_port=free_port(),
     )
-    customer_id = platform.good_customers()[0]
-    station_id = next(
-        s["station_id"]
-        for s in platform.stations()
-        if platform.available(s["station_id"], "STANDARD")
-    )
-    station = platform.station(station_id)
 
-    # When a station authorizes the customer and confirms the dispense
-    granted = station.authorize(customer_id)
-    assert granted["decision"] == "GRANTED", granted
-    confirmed = station.dispense(customer_id, granted["battery_id"])
+    # When a station authorizes a customer and confirms the dispense
+    customer_id, granted, confirmed = swap_at_a_station(platform)
 
     # Then both answers came back through the consumer's relay, which also kept ARM in step
     assert confirmed["result"] == "accepted", confirmed

@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import orjson
 from sqlalchemy import create_engine, event, make_url
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -69,6 +69,11 @@ def read_only(conn: Connection) -> Connection:
 
 def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def libpq(url: str | URL) -> str:
+    """A SQLAlchemy URL (`postgresql+psycopg://…`) as psycopg itself takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class _WriteTurn:

@@ -18,10 +18,11 @@ from opentelemetry import context as otel_context
 from sqlalchemy.engine import Engine
 
 from fleetops_common.auth import TokenService
+from fleetops_common.db import is_postgres, libpq
 from fleetops_common.telemetry import context_from
 from iot_sync.adapters.db.customers import SqlCustomerDirectory
 from iot_sync.adapters.db.engine import make_engine
-from iot_sync.adapters.db.outbox_wake import OutboxListener, libpq_conninfo
+from iot_sync.adapters.db.outbox_wake import OutboxListener
 from iot_sync.adapters.db.settlements import SqlSettlements
 from iot_sync.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
 from iot_sync.adapters.mqtt.envelope import EnvelopeCodec
@@ -181,11 +182,7 @@ def bootstrap(
             settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         ),
         outbox_written=wake,
-        outbox_listener=(
-            OutboxListener(libpq_conninfo(engine.url), wake)
-            if engine.dialect.name == "postgresql"
-            else None
-        ),
+        outbox_listener=OutboxListener(libpq(engine.url), wake) if is_postgres(engine) else None,
     )
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from fleetops_common.db import libpq
+
 DEFAULT_SERVER = os.environ.get(
     "FLEETOPS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -23,11 +25,6 @@ DEFAULT_SERVER = os.environ.get(
 
 def under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
-
-
-def libpq(url: str) -> str:
-    """`postgresql+psycopg://…` (SQLAlchemy) as psycopg itself takes it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def on_database(server_url: str, name: str) -> str:

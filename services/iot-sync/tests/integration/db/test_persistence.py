@@ -486,12 +486,13 @@ def test_committed_outbox_rows_wake_a_listener_in_another_process_rolled_back_on
         pytest.skip("NOTIFY is PostgreSQL's; on SQLite the writer relays and wakes itself")
     import threading
 
-    from iot_sync.adapters.db.outbox_wake import OutboxListener, libpq_conninfo
+    from fleetops_common.db import libpq
+    from iot_sync.adapters.db.outbox_wake import OutboxListener
     from iot_sync.adapters.db.uow import SqlAlchemyUnitOfWorkFactory
 
     never_due = T0 + timedelta(days=365 * 200)  # no other test's relay ever claims them
     wake = threading.Event()
-    listener = OutboxListener(libpq_conninfo(engine.url), wake, poll_s=0.1)
+    listener = OutboxListener(libpq(engine.url), wake, poll_s=0.1)
     writer = SqlAlchemyUnitOfWorkFactory(engine)  # no in-process wake-up: only the NOTIFY
     listener.start()
     try:

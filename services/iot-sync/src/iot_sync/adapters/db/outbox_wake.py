@@ -15,20 +15,16 @@ import logging
 import threading
 
 import psycopg
-from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "iot_sync_outbox"
 
 
-def libpq_conninfo(url: URL) -> str:
-    """The SQLAlchemy URL (`postgresql+psycopg://…`) as psycopg's own connection string."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class OutboxListener:
-    """A thread in LISTEN on `CHANNEL`, setting `wake` whenever outbox rows were committed."""
+    """A thread in LISTEN on `CHANNEL`, setting `wake` whenever outbox rows were committed.
+
+    `conninfo` is psycopg's own (`fleetops_common.db.libpq` of the engine's URL)."""
 
     def __init__(
         self,
