@@ -445,6 +445,41 @@ def test_postgresql_sessions_never_jit_compile(engine, database_url):
         assert conn.execute(text("SHOW jit")).scalar_one() == "off"
 
 
+def test_every_postgresql_connection_has_the_batch_scratch_tables_and_keeps_them(
+    engine, database_url
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite batches bind parameters; the COPY scratch tables are PostgreSQL's")
+    from sqlalchemy import text
+
+    from iot_sync.adapters.db.tables import SCRATCH_TABLES
+
+    def scratch_tables(conn):
+        return set(
+            conn.execute(
+                text(
+                    "SELECT relname FROM pg_class WHERE relpersistence = 't' "
+                    "AND relnamespace = pg_my_temp_schema()"
+                )
+            ).scalars()
+        )
+
+    # batches no longer create them: a new connection comes with them ready, and neither
+    # a rolled-back batch nor the pool's reset on check-in takes them away
+    fresh = engine.execution_options()  # same pool
+    with fresh.connect() as conn:
+        assert scratch_tables(conn) >= set(SCRATCH_TABLES)
+        conn.execute(text("INSERT INTO tmp_sender_cursors VALUES ('s', 1)"))
+        conn.rollback()
+        assert scratch_tables(conn) >= set(SCRATCH_TABLES)
+    with fresh.connect() as conn:
+        assert scratch_tables(conn) >= set(SCRATCH_TABLES)
+        # and a commit empties them, so no batch sees the one before
+        conn.execute(text("INSERT INTO tmp_sender_cursors VALUES ('s', 1)"))
+        conn.commit()
+        assert conn.execute(text("SELECT count(*) FROM tmp_sender_cursors")).scalar_one() == 0
+
+
 def test_a_claimed_message_id_holds_a_second_claim_until_the_first_commits(
     uow_factory, database_url
 ):

@@ -28,11 +28,6 @@ from iot_sync.domain.station import Station
 A = t.assets.c
 
 _TELEMETRY_COLUMNS = ["asset_id", "seen", "charge", "lat", "lon", "pos_at", "outside", "region"]
-_TMP_TELEMETRY = (
-    "CREATE TEMP TABLE IF NOT EXISTS tmp_telemetry (asset_id text, seen timestamptz, "
-    "charge float8, lat float8, lon float8, pos_at timestamptz, outside timestamptz, "
-    "region text) ON COMMIT DELETE ROWS"
-)
 _UPDATE_FROM_TELEMETRY = (
     "UPDATE assets SET last_seen_at = coalesce(r.seen, assets.last_seen_at), "
     "charge_pct = coalesce(r.charge, assets.charge_pct), "
@@ -152,7 +147,6 @@ class SqlAlchemyAssetRepository:
         self.conn.execute(stmt, rows)
 
     def _update_by_copy(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.conn.execute(text(_TMP_TELEMETRY))
         copy_rows(self.conn, "tmp_telemetry", _TELEMETRY_COLUMNS, (tuple(r.values()) for r in rows))
         self.conn.execute(text(_UPDATE_FROM_TELEMETRY))
 

@@ -15,10 +15,6 @@ from iot_sync.adapters.db._shared import among, aware, chunks, copy_rows, insert
 from iot_sync.app.ports import HeldSignal, Page, SignalRecord, SignalResult
 from iot_sync.app.signals import Actor, Signal, SourceKind
 
-_TMP_CURSORS = (
-    "CREATE TEMP TABLE IF NOT EXISTS tmp_sender_cursors (sender text, last_seq bigint) "
-    "ON COMMIT DELETE ROWS"
-)
 _UPSERT_CURSORS = (
     "INSERT INTO sender_cursors (sender, last_seq) SELECT sender, last_seq "
     "FROM tmp_sender_cursors ORDER BY sender "
@@ -185,7 +181,6 @@ class SqlAlchemySenderLedger:
             return
         ordered = sorted(last.items())  # one lock order: no deadlock between consumers
         if is_postgres(self.conn):
-            self.conn.execute(text(_TMP_CURSORS))
             copy_rows(self.conn, "tmp_sender_cursors", ["sender", "last_seq"], ordered)
             self.conn.execute(text(_UPSERT_CURSORS))
             return
