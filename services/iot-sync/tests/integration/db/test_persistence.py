@@ -469,15 +469,15 @@ def test_every_postgresql_connection_has_the_batch_scratch_tables_and_keeps_them
     fresh = engine.execution_options()  # same pool
     with fresh.connect() as conn:
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
-        conn.execute(text("INSERT INTO tmp_sender_cursors VALUES ('s', 1)"))
+        conn.execute(text("INSERT INTO tmp_telemetry (asset_id) VALUES ('B')"))
         conn.rollback()
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
     with fresh.connect() as conn:
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
         # and a commit empties them, so no batch sees the one before
-        conn.execute(text("INSERT INTO tmp_sender_cursors VALUES ('s', 1)"))
+        conn.execute(text("INSERT INTO tmp_telemetry (asset_id) VALUES ('B')"))
         conn.commit()
-        assert conn.execute(text("SELECT count(*) FROM tmp_sender_cursors")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM tmp_telemetry")).scalar_one() == 0
 
 
 def test_a_claimed_message_id_holds_a_second_claim_until_the_first_commits(
@@ -512,6 +512,36 @@ def test_a_claimed_message_id_holds_a_second_claim_until_the_first_commits(
     other.join(10)
     assert claimed.is_set()
     assert seen["known"] == {mid}  # so the second copy is a duplicate, not applied again
+
+
+def test_a_batch_holds_its_senders_cursors_until_it_commits(uow_factory, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writers take turns for the whole transaction already")
+    import threading
+
+    a, b, c = (f"tracker/{uid('BAT')}" for _ in range(3))
+    with uow_factory() as uow:
+        uow.senders.save_last_seqs({a: 1, b: 1, c: 1})
+        uow.commit()
+    seen: dict[str, object] = {}
+    locked = threading.Event()
+
+    def second_consumer():
+        with uow_factory() as uow:
+            seen["last"] = uow.senders.last_seqs([c, b])  # b is the first batch's too
+            locked.set()
+
+    with uow_factory() as first:
+        # duplicates and any order: each sender read (and locked) once
+        assert first.senders.last_seqs([b, a, b, uid("new")]) == {a: 1, b: 1}
+        other = threading.Thread(target=second_consumer)
+        other.start()
+        assert not locked.wait(0.5)  # waits for the first batch
+        first.senders.save_last_seqs({a: 2, b: 3})
+        first.commit()
+    other.join(10)
+    assert locked.is_set()
+    assert seen["last"] == {b: 3, c: 1}  # it sees what the first batch applied
 
 
 def test_committed_outbox_rows_wake_a_listener_in_another_process_rolled_back_ones_do_not(

@@ -12,10 +12,14 @@ from fleetops_common.db import is_postgres
 from fleetops_common.db import make_engine as _make_engine
 from iot_sync.adapters.db.tables import SCRATCH_TABLES
 
+PING_AFTER_IDLE_S = 5.0
+
 
 def make_engine(url: str) -> Engine:
     # The consumer, the relay, the jobs and the API threads each hold at most one connection.
-    engine = _make_engine(url, pool_size=8, max_overflow=16)
+    # A connection back in the pool for less than PING_AFTER_IDLE_S is handed out unpinged:
+    # the consumer checks one out for every batch, and the ping was one of its round trips.
+    engine = _make_engine(url, pool_size=8, max_overflow=16, ping_after_idle_s=PING_AFTER_IDLE_S)
     if is_postgres(engine):
         event.listen(engine, "connect", _create_scratch_tables)
     return engine

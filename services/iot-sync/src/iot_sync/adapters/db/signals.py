@@ -15,10 +15,23 @@ from iot_sync.adapters.db._shared import among, aware, chunks, copy_rows, insert
 from iot_sync.app.ports import HeldSignal, Page, SignalRecord, SignalResult
 from iot_sync.app.signals import Actor, Signal, SourceKind
 
+# One statement, two array parameters: for a batch's hundred-odd senders 0.35 ms less than
+# COPY into a scratch table and an upsert from it (two round trips more).
 _UPSERT_CURSORS = (
-    "INSERT INTO sender_cursors (sender, last_seq) SELECT sender, last_seq "
-    "FROM tmp_sender_cursors ORDER BY sender "
+    "INSERT INTO sender_cursors (sender, last_seq) "
+    "SELECT * FROM unnest(CAST(:senders AS text[]), CAST(:seqs AS bigint[])) ORDER BY 1 "
     "ON CONFLICT (sender) DO UPDATE SET last_seq = excluded.last_seq"
+)
+
+# The cursor rows of a batch's senders, locked one index probe at a time in the order given
+# (sorted: one lock order for every consumer). `sender = ANY(senders) FOR UPDATE` left the
+# plan to statistics this table rarely has (it is only ever updated, never grows after
+# start): a plan cached while the table was small seq-scanned it with a 150-value filter
+# per row, 17 ms a batch, where this takes 0.3 ms.
+_LOCK_CURSORS = (
+    "SELECT k.sender, c.last_seq FROM unnest(CAST(:senders AS text[])) AS k(sender) "
+    "CROSS JOIN LATERAL (SELECT last_seq FROM sender_cursors "
+    "WHERE sender_cursors.sender = k.sender FOR UPDATE OFFSET 0) c"
 )
 
 # One index probe per id, whatever the planner believes of the table. With `= ANY(ids)` it
@@ -166,13 +179,16 @@ class SqlAlchemySenderLedger:
 
     def last_seqs(self, senders: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
+        if is_postgres(self.conn):
+            # Two consumers never apply one sender's messages at the same time.
+            for part in chunks(sorted(set(senders))):
+                rows = self.conn.execute(text(_LOCK_CURSORS), {"senders": list(part)})
+                found.update({row.sender: int(row.last_seq) for row in rows})
+            return found
         for part in chunks(list(senders)):
             q = select(t.sender_cursors.c.sender, t.sender_cursors.c.last_seq).where(
                 among(self.conn, t.sender_cursors.c.sender, part)
             )
-            if is_postgres(self.conn):
-                # Two consumers never apply one sender's messages at the same time.
-                q = q.with_for_update()
             found.update({row.sender: int(row.last_seq) for row in self.conn.execute(q)})
         return found
 
@@ -181,8 +197,8 @@ class SqlAlchemySenderLedger:
             return
         ordered = sorted(last.items())  # one lock order: no deadlock between consumers
         if is_postgres(self.conn):
-            copy_rows(self.conn, "tmp_sender_cursors", ["sender", "last_seq"], ordered)
-            self.conn.execute(text(_UPSERT_CURSORS))
+            senders, seqs = zip(*ordered, strict=True)
+            self.conn.execute(text(_UPSERT_CURSORS), {"senders": list(senders), "seqs": list(seqs)})
             return
         stmt = insert_for(self.conn, t.sender_cursors)
         stmt = stmt.on_conflict_do_update(
