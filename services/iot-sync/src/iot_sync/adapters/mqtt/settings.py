@@ -28,7 +28,11 @@ class MqttSettings(BaseModel):
     # behind paho's network thread: on the 2-core bench, 500 -> 2,479 signals/s,
     # 1,000 -> 4,565/s, 2,000 -> 4,999/s (all offered). Only a backlog fills a batch.
     batch_max_size: int = Field(default=2000, ge=1)
-    batch_max_wait_s: float = Field(default=0.005, ge=0)
+    # How long after its first message a batch may wait for more while the inbox is empty.
+    # A backlog fills batches whatever this is; below capacity it only adds latency.
+    # Stop 14, 5,000 signals/s, alternating runs: 1 ms -> p50 12-17 ms, p99 28-73 ms
+    # (batches of ~50); 5 ms -> p50 18-24, p99 38-53 (~90), for ~15 % less CPU per signal.
+    batch_max_wait_s: float = Field(default=0.001, ge=0)
     max_payload_bytes: int = Field(default=64 * 1024, ge=1)
     message_expiry_s: int = 300  # on what iot-sync publishes, except retained state
     publish_timeout_s: float = 10.0  # every PUBACK of one publish() call within this
